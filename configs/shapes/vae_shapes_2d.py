@@ -1,0 +1,19 @@
+# Stage 1 of the shapes VAE: the 2-D AutoencoderKL on single frames.
+#   python tools/train_vae.py configs/shapes/vae_shapes_2d.py
+_base_ = ["./vae_shapes.py"]
+
+vae_train = dict(
+    outputs="runs/vae_shapes_2d",
+    stage="2d",
+    batch_size=8,
+    frames_per_clip=4,
+    max_steps=3000,
+    lr=5e-4,
+    warmup_steps=100,
+    recon_loss="l1",
+    kl_weight=1e-4,
+    ema_decay=0.999,
+    ckpt_every=500,
+    sample_every=500,
+    log_every=100,
+)

@@ -1,0 +1,21 @@
+# Stage 2 of the shapes VAE: the causal temporal VAE on the latents of the frozen 2-D VAE; at the end
+# shift/scale are measured on the clips and the pipeline is exported.
+#   python tools/train_vae.py configs/shapes/vae_shapes_temporal.py --vae_init runs/vae_shapes_2d/vae.safetensors
+_base_ = ["./vae_shapes.py"]
+
+vae_train = dict(
+    outputs="runs/vae_shapes_temporal",
+    stage="temporal",
+    batch_size=8,
+    max_steps=2000,
+    lr=5e-4,
+    warmup_steps=100,
+    recon_loss="l1",
+    kl_weight=1e-4,
+    latent_loss_weight=1.0,
+    pixel_loss_weight=1.0,
+    ema_decay=0.999,
+    ckpt_every=500,
+    sample_every=500,
+    log_every=100,
+)

@@ -1,0 +1,384 @@
+"""Datasets of labelled video clips, and of cached VAE latents.
+
+:class:`VideoClipDataset` reads clips from a CSV (``path,label`` plus any other columns) or from a folder
+with one sub-folder per class. A bad file (unreadable, empty, truncated, not a video) never crashes an
+epoch and never becomes a zero tensor: it is reported once with ``logging.warning``, remembered in
+``dataset.bad_files``, and replaced by another valid clip chosen deterministically from the index and seed.
+
+:class:`LatentCacheDataset` reads latents precomputed by :func:`build_latent_cache` from one safetensors
+file, with metadata (VAE config hash, num_frames, size, ...) checked by ``check_compatible``.
+
+A small dataset still gives batches: ``len()`` is the number of clips (never 0, an empty source raises),
+so a trainer whose batch is larger than the dataset must use ``drop_last=False`` or repeat the dataset.
+"""
+import csv
+import json
+import logging
+import os
+import random
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from ..errors import DataError, UserError
+from ..registry import DATASETS
+from .video_io import (
+    VIDEO_EXTENSIONS,
+    OutputExistsError,
+    probe_video,
+    read_video,
+    read_video_frames,
+    sample_frame_indices,
+)
+
+logger = logging.getLogger(__name__)
+
+# How many random replacement candidates to draw before falling back to a full permutation scan.
+_RANDOM_REPLACEMENT_TRIES = 32
+
+
+def _seed_from(*numbers: int) -> int:
+    """A well-mixed 63-bit seed from a tuple of non-negative ints (numpy SeedSequence)."""
+    return int(np.random.SeedSequence([int(n) for n in numbers]).generate_state(2, dtype=np.uint64)[0] >> 1)
+
+
+#################################################################################
+#                                Clip sources                                   #
+#################################################################################
+
+
+def _read_csv(csv_path: Path) -> Tuple[List[Path], List[int], List[Dict[str, str]]]:
+    """Rows of a ``path,label[,...]`` CSV; relative paths resolve against the CSV's folder."""
+    try:
+        with open(csv_path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{csv_path}: cannot read the CSV ({e})") from e
+    if not rows:
+        raise DataError(f"{csv_path}: the CSV has no rows")
+    missing = {"path", "label"} - set(rows[0])
+    if missing:
+        raise DataError(f"{csv_path}: the CSV needs columns 'path' and 'label'; missing {sorted(missing)}")
+    paths, labels = [], []
+    for line, row in enumerate(rows, start=2):
+        try:
+            labels.append(int(row["label"]))
+        except (TypeError, ValueError) as e:
+            raise DataError(f"{csv_path}:{line}: label must be an integer, got {row['label']!r}") from e
+        if labels[-1] < 0:
+            raise DataError(f"{csv_path}:{line}: label must be >= 0, got {labels[-1]}")
+        path = Path(row["path"] or "")
+        paths.append(path if path.is_absolute() else csv_path.parent / path)
+    return paths, labels, rows
+
+
+def _read_folder(root: Path) -> Tuple[List[Path], List[int], List[str]]:
+    """Videos under ``root/<class>/``; classes sorted by name get ids 0, 1, ..."""
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        for file in sorted((root / name).rglob("*")):
+            if file.suffix.lower() in VIDEO_EXTENSIONS and not file.name.startswith("."):
+                paths.append(file)
+                labels.append(label)
+    if not paths:
+        raise DataError(f"{root}: no videos ({', '.join(VIDEO_EXTENSIONS)}) in class sub-folders")
+    return paths, labels, classes
+
+
+def _class_names_beside(csv_path: Path) -> Optional[List[str]]:
+    """Class names from a ``classes.json`` ({"0": "name", ...}) next to the CSV, if there is one."""
+    file = csv_path.parent / "classes.json"
+    if not file.is_file():
+        return None
+    try:
+        mapping = json.loads(file.read_text())
+        return [mapping[str(i)] for i in range(len(mapping))]
+    except (ValueError, KeyError, TypeError):
+        logger.warning("%s: ignoring a classes.json that is not {\"0\": name, \"1\": name, ...}", file)
+        return None
+
+
+#################################################################################
+#                              VideoClipDataset                                 #
+#################################################################################
+
+
+@DATASETS.register_module()
+class VideoClipDataset(Dataset):
+    """Labelled clips ``dict(video=(3, T, H, W) float in [-1, 1], label=int, index=int)``.
+
+    Args:
+        source: a CSV file (columns ``path,label`` plus optional ones) or a folder with one sub-folder
+            per class (classes sorted by name -> ids).
+        num_frames, frame_interval: frames per clip and the step between them in the source video.
+        size: ``(H, W)`` after short-side resize + centre crop (an int means square).
+        backend: "av" or "decord" (identical frames).
+        start: "random" (training; drawn from seed, epoch and index: see :meth:`set_epoch`) or "center".
+        short_policy: "loop", "pad" or "error" for videos shorter than the clip (see ``read_video``).
+        latent_cache: path of a :func:`build_latent_cache` file; items then are
+            ``dict(latent=(C, T', H', W'), label, index)`` read from it instead of decoded videos, after
+            checking that the cache was made with this dataset's num_frames / frame_interval / size.
+        seed: fixes random starts and the choice of replacement clips.
+        check_files: probe every file at construction (open + decode the first frame) and drop the bad
+            ones with one summary warning, instead of discovering them lazily.
+
+    ``index`` in an item is the clip actually returned: it differs from the requested index when that
+    file was bad and got replaced. With DataLoader workers, each worker keeps its own ``bad_files`` and
+    may warn once per worker.
+    """
+
+    def __init__(
+        self,
+        source: Union[str, os.PathLike],
+        num_frames: int = 16,
+        frame_interval: int = 1,
+        size: Union[int, Sequence[int]] = (64, 64),
+        backend: str = "av",
+        start: str = "random",
+        short_policy: str = "loop",
+        latent_cache: Optional[Union[str, os.PathLike]] = None,
+        seed: int = 0,
+        check_files: bool = False,
+    ):
+        source = Path(source)
+        if start not in ("random", "center"):
+            raise UserError(f"start must be 'random' or 'center', got {start!r}")
+        self.source = source
+        self.num_frames, self.frame_interval = int(num_frames), int(frame_interval)
+        self.size = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        self.backend, self.start, self.short_policy = backend, start, short_policy
+        self.seed, self.epoch = int(seed), 0
+        self.rows: Optional[List[Dict[str, str]]] = None  # the CSV rows (with their extra columns)
+        if source.is_dir():
+            self.paths, self.labels, self.classes = _read_folder(source)
+        elif source.is_file():
+            self.paths, self.labels, self.rows = _read_csv(source)
+            self.classes = _class_names_beside(source)
+        else:
+            raise DataError(f"{source}: no such CSV file or folder")
+        self._bad: Dict[str, str] = {}  # path -> reason, in discovery order
+        if check_files:
+            self._drop_bad_files()
+        self.latents = None
+        if latent_cache is not None:
+            self.latents = LatentCacheDataset(latent_cache)
+            self.latents.check_compatible(self.clip_meta())
+            if len(self.latents) != len(self.paths):
+                raise DataError(
+                    f"{latent_cache}: the cache holds {len(self.latents)} clips but {source} lists "
+                    f"{len(self.paths)}; rebuild it with build_latent_cache"
+                )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes) if self.classes else max(self.labels) + 1
+
+    @property
+    def bad_files(self) -> List[str]:
+        """Paths of the files found unreadable so far (each reported once with logging.warning)."""
+        return list(self._bad)
+
+    def clip_meta(self) -> dict:
+        """What a latent cache of this dataset must agree on."""
+        return dict(num_frames=self.num_frames, frame_interval=self.frame_interval, size=list(self.size))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw new random starts for ``epoch`` (call it from the training loop, like DistributedSampler)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} clips")
+        if self.latents is not None:
+            return self.latents[index]
+        for candidate in self._candidates(index):
+            try:
+                video = self._load(candidate)
+            except DataError as e:
+                self._mark_bad(candidate, str(e))
+                continue
+            return dict(video=video, label=self.labels[candidate], index=candidate)
+        raise DataError(f"{self.source}: every one of the {len(self)} video files is unreadable: {self._bad_summary()}")
+
+    # ----------------------------------------------------------------- internals
+
+    def _load(self, index: int) -> torch.Tensor:
+        """Decode clip ``index``: (3, T, H, W) float in [-1, 1]."""
+        generator = torch.Generator().manual_seed(_seed_from(self.seed, self.epoch, index))
+        return read_video(
+            self.paths[index],
+            self.num_frames,
+            self.frame_interval,
+            size=self.size,
+            start=self.start,
+            backend=self.backend,
+            short_policy=self.short_policy,
+            generator=generator,
+        )
+
+    def _candidates(self, index: int) -> Iterator[int]:
+        """``index`` then replacements in a fixed pseudo-random order given (seed, index); skips known-bad files."""
+        if str(self.paths[index]) not in self._bad:
+            yield index
+        rng = random.Random(_seed_from(self.seed, index))
+        for _ in range(min(_RANDOM_REPLACEMENT_TRIES, len(self))):
+            candidate = rng.randrange(len(self))
+            if str(self.paths[candidate]) not in self._bad:
+                yield candidate
+        order = list(range(len(self)))
+        rng.shuffle(order)
+        for candidate in order:
+            if str(self.paths[candidate]) not in self._bad:
+                yield candidate
+
+    def _mark_bad(self, index: int, reason: str) -> None:
+        key = str(self.paths[index])
+        if key not in self._bad:
+            self._bad[key] = reason
+            logger.warning("skipping unreadable video (it will be replaced by another clip): %s", reason)
+
+    def _bad_summary(self, limit: int = 3) -> str:
+        shown = "; ".join(list(self._bad.values())[:limit])
+        more = len(self._bad) - limit
+        return shown + (f"; and {more} more" if more > 0 else "")
+
+    def _drop_bad_files(self) -> None:
+        """check_files=True: decode the first frame of every file, drop the bad ones, warn once."""
+        keep = []
+        for i, path in enumerate(self.paths):
+            try:
+                read_video_frames(path, 1, start=0, backend=self.backend)
+                if self.short_policy == "error":  # a too-short file would fail every time: drop it now
+                    total = probe_video(path, self.backend)[0]
+                    sample_frame_indices(total, self.num_frames, self.frame_interval, 0, "error", path=path)
+                keep.append(i)
+            except DataError as e:
+                self._bad[str(path)] = str(e)
+        if not keep:
+            raise DataError(f"{self.source}: every one of the {len(self.paths)} video files is unreadable: {self._bad_summary()}")
+        if self._bad:
+            logger.warning(
+                "%s: dropped %d of %d video files that cannot be read: %s",
+                self.source, len(self._bad), len(self.paths), self._bad_summary(),
+            )
+        self.paths = [self.paths[i] for i in keep]
+        self.labels = [self.labels[i] for i in keep]
+        if self.rows is not None:
+            self.rows = [self.rows[i] for i in keep]
+
+
+#################################################################################
+#                                Latent cache                                   #
+#################################################################################
+
+
+def _normalise_meta(value):
+    """JSON round trip so tuples compare equal to lists."""
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+@DATASETS.register_module()
+class LatentCacheDataset(Dataset):
+    """Precomputed latents: items ``dict(latent=(C, T', H', W') float, label=int, index=int)``.
+
+    The file (from :func:`build_latent_cache`) is a safetensors file with ``latents`` (N, C, T', H', W')
+    and ``labels`` (N,), and its safetensors metadata holds ``meta``: JSON describing how the latents were
+    made (VAE config hash, num_frames, size, ...). Call :meth:`check_compatible` before training on it.
+    """
+
+    def __init__(self, cache_path: Union[str, os.PathLike]):
+        from safetensors import safe_open
+
+        self.cache_path = Path(cache_path)
+        if not self.cache_path.is_file():
+            raise DataError(f"{self.cache_path}: no such latent cache file (build it with build_latent_cache)")
+        try:
+            with safe_open(str(self.cache_path), framework="pt") as f:
+                keys = set(f.keys())
+                raw_meta = (f.metadata() or {}).get("meta", "{}")
+                if not {"latents", "labels"} <= keys:
+                    raise DataError(f"{self.cache_path}: a latent cache needs tensors 'latents' and 'labels', has {sorted(keys)}")
+                self.latents = f.get_tensor("latents")
+                self.labels = f.get_tensor("labels").long()
+            self.meta = json.loads(raw_meta)
+        except DataError:
+            raise
+        except Exception as e:  # safetensors raises its own errors for corrupt headers
+            raise DataError(f"{self.cache_path}: not a readable latent cache ({type(e).__name__}: {e})") from e
+        if self.latents.ndim != 5 or self.labels.shape != (self.latents.shape[0],) or len(self.labels) == 0:
+            raise DataError(
+                f"{self.cache_path}: expected latents (N, C, T, H, W) and labels (N,), "
+                f"got {tuple(self.latents.shape)} and {tuple(self.labels.shape)}"
+            )
+
+    def check_compatible(self, expected_meta: dict) -> None:
+        """Raise DataError if any key of ``expected_meta`` is missing from or differs in the cache's metadata."""
+        problems = []
+        for key, want in sorted(expected_meta.items()):
+            if key not in self.meta:
+                problems.append(f"{key}: missing (expected {want!r})")
+            elif _normalise_meta(self.meta[key]) != _normalise_meta(want):
+                problems.append(f"{key}: cache has {self.meta[key]!r}, expected {want!r}")
+        if problems:
+            raise DataError(
+                f"{self.cache_path}: latent cache does not match the current setup ({'; '.join(problems)}); "
+                "rebuild it with build_latent_cache"
+            )
+
+    def __len__(self) -> int:
+        return self.latents.shape[0]
+
+    def __getitem__(self, index: int) -> dict:
+        return dict(latent=self.latents[index], label=int(self.labels[index]), index=int(index))
+
+
+def build_latent_cache(
+    dataset: Dataset,
+    encode_fn: Callable[[torch.Tensor], torch.Tensor],
+    path: Union[str, os.PathLike],
+    meta: Optional[dict] = None,
+    batch_size: int = 16,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Encode every clip of ``dataset`` once and save ``latents`` / ``labels`` / ``meta`` to ``path``.
+
+    ``encode_fn`` maps a batch of clips (N, 3, T, H, W) in [-1, 1] to latents (N, C, T', H', W'); it runs
+    under ``torch.no_grad``. ``meta`` should name the VAE (e.g. a hash of its config and weights); the
+    dataset's ``clip_meta()`` (num_frames, frame_interval, size) is added under it. Use ``start="center"``
+    for the dataset: a random start would be frozen into the cache.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} already exists; pass overwrite=True to rebuild the latent cache")
+    full_meta = dict(getattr(dataset, "clip_meta", dict)())
+    full_meta.update(meta or {})
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0, drop_last=False)
+    latents, labels = [], []
+    with torch.no_grad():
+        for batch in tqdm(loader, desc="encoding latents", disable=not progress):
+            latents.append(encode_fn(batch["video"]).float().cpu())  # (B, C, T', H', W')
+            labels.append(torch.as_tensor(batch["label"]).long())
+    latents, labels = torch.cat(latents), torch.cat(labels)
+    if latents.ndim != 5 or latents.shape[0] != labels.shape[0]:
+        raise UserError(f"encode_fn must return (N, C, T, H, W) latents, got {tuple(latents.shape)}")
+    full_meta.update(num_samples=int(latents.shape[0]), latent_shape=list(latents.shape[1:]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        save_file({"latents": latents.contiguous(), "labels": labels}, str(tmp), metadata={"meta": json.dumps(full_meta, sort_keys=True)})
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

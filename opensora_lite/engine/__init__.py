@@ -1,0 +1,1 @@
+"""Training and checkpoint machinery: checkpoints, distributed launch, EMA."""

@@ -1,0 +1,370 @@
+"""Checkpoints: safe loading, foreign key maps (facebookresearch DiT), atomic safetensors saving.
+
+* :func:`load_state_dict` reads ``.safetensors`` or, weights-only, ``.pt/.pth/.bin``; pickles that would
+  run code are refused.
+* :func:`load_checkpoint` fits a state dict to a model: it converts DiT checkpoints (the one foreign
+  key map, :func:`convert_dit_state_dict`), inflates image checkpoints into video models, and reports
+  every missing, unexpected or wrongly shaped key in one :class:`~opensora_lite.errors.CheckpointError`.
+* :func:`save_checkpoint` / :func:`save_state_dict` write safetensors atomically, with the model's
+  ``config`` as JSON in the file's metadata (:func:`read_config` reads it back).
+
+Open-Sora VAE checkpoints need no key map: the VAE modules use Open-Sora's names.
+"""
+import argparse
+import contextlib
+import json
+import logging
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from ..errors import CheckpointError
+
+logger = logging.getLogger(__name__)
+
+SAFETENSORS_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+WRAPPER_KEYS = ("ema", "model", "state_dict", "module")  # checked in this order: EMA weights first, as DiT's find_model
+CONFIG_METADATA_KEY = "config"  # safetensors metadata entry holding the model's constructor kwargs (JSON)
+DEFAULT_FILE_MODE = 0o644  # permissions of a new checkpoint (rw-r--r--), like open() under the usual umask
+POS_EMBED_ATOL = 1e-5  # a DiT pos_embed farther than this from the sin-cos table was learned: not supported
+
+#################################################################################
+#                                 Atomic writes                                 #
+#################################################################################
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success fsync it and ``os.replace`` it onto ``path``.
+
+    On any exception the temporary file is removed and an existing file at ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else DEFAULT_FILE_MODE)  # mkstemp makes 0600
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:  # flush what the writer wrote to disk before it becomes visible
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike, mode: str = "wb"):
+    """Open a temporary file for writing; on clean exit it is flushed, fsynced and renamed onto ``path``."""
+    with atomic_path(path) as tmp, open(tmp, mode) as f:
+        yield f
+        f.flush()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (readers see the old file or the whole new one)."""
+    with atomic_writer(path, "wb") as f:
+        f.write(data)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist a rename (POSIX); a no-op where directories cannot be opened (Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+#################################################################################
+#                                     Saving                                    #
+#################################################################################
+
+
+def _unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside DistributedDataParallel / torch.compile wrappers."""
+    for attr in ("module", "_orig_mod"):
+        inner = getattr(model, attr, None)
+        if isinstance(inner, torch.nn.Module):
+            model = inner
+    return model
+
+
+def _independent_tensors(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """CPU, contiguous tensors with no shared storage (safetensors refuses shared or strided tensors)."""
+    out, seen = {}, set()
+    for key, value in state_dict.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"cannot save {key!r}: it is a {type(value).__name__}, not a tensor")
+        value = value.detach().cpu()
+        storage = value.untyped_storage()
+        whole = value.is_contiguous() and storage.nbytes() == value.numel() * value.element_size()
+        if not whole or storage.data_ptr() in seen:
+            value = value.clone(memory_format=torch.contiguous_format)
+        seen.add(value.untyped_storage().data_ptr())
+        out[key] = value
+    return out
+
+
+def save_state_dict(
+    state_dict: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: Mapping[str, Any] | None = None
+) -> None:
+    """Write ``state_dict`` as safetensors, atomically. Non-string metadata values are stored as JSON."""
+    tensors = _independent_tensors(state_dict)
+    meta = {"format": "pt"}
+    for key, value in (metadata or {}).items():
+        meta[key] = value if isinstance(value, str) else json.dumps(value)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
+    """Save ``model``'s weights to ``path`` (safetensors), with its ``config`` under metadata key "config"."""
+    model = _unwrap_model(model)
+    meta = dict(metadata or {})
+    config = getattr(model, "config", None)
+    if config is not None:
+        try:
+            meta[CONFIG_METADATA_KEY] = json.dumps(dict(config))
+        except TypeError as err:
+            raise CheckpointError(f"cannot save {path}: the model config is not JSON-serialisable ({err})") from err
+    save_state_dict(model.state_dict(), path, meta)
+
+
+def read_config(path: str | os.PathLike) -> dict | None:
+    """The model config stored in a safetensors checkpoint, or None (no config, or not a safetensors file)."""
+    path = _existing_file(path)
+    if path.suffix not in SAFETENSORS_SUFFIXES:
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            text = (f.metadata() or {}).get(CONFIG_METADATA_KEY)
+    except Exception as err:  # SafetensorError, OSError: header unreadable
+        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt safetensors file ({err})") from err
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"checkpoint {path} has a corrupt '{CONFIG_METADATA_KEY}' metadata entry ({err})") from err
+
+
+#################################################################################
+#                                    Loading                                    #
+#################################################################################
+
+
+def _existing_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory; pass a .safetensors or .pt/.pth/.bin file")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    return path
+
+
+def _load_pickle(path: Path) -> Any:
+    """``torch.load`` with ``weights_only=True``: tensors, containers and numbers only, never code."""
+    # DiT's train.py stores its argparse.Namespace next to the weights: harmless data, so allowed.
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights only" in str(err).lower() or "weights_only" in str(err).lower():
+            raise CheckpointError(
+                f"refusing to load {path}: it needs more than weights-only unpickling (it stores code or custom "
+                f"objects, which could run arbitrary code). Convert it to safetensors with a tool you trust"
+            ) from None
+        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt file ({err})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt file ({err})") from None
+
+
+def _as_state_dict(obj: Any, where: str) -> dict[str, torch.Tensor]:
+    """Unwrap training checkpoints ({"ema": ...}, {"model": ...}, ...) and strip a "module." prefix."""
+    while isinstance(obj, Mapping):
+        inner = next((obj[k] for k in WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None)
+        if inner is None:
+            break
+        obj = inner
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{where} does not hold a state dict (found a {type(obj).__name__})")
+    not_tensors = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise CheckpointError(
+            f"{where} does not look like a state dict: entries {not_tensors[:5]} are not tensors "
+            f"(known wrappers: {', '.join(WRAPPER_KEYS)})"
+        )
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a state dict from ``.safetensors`` or (weights-only) ``.pt/.pth/.bin/.ckpt``, on CPU."""
+    path = _existing_file(path)
+    if path.suffix in SAFETENSORS_SUFFIXES:
+        try:
+            obj = load_file(str(path), device="cpu")
+        except Exception as err:  # SafetensorError has no public base class to catch
+            raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt safetensors file ({err})") from None
+    elif path.suffix in PICKLE_SUFFIXES:
+        obj = _load_pickle(path)
+    else:
+        raise CheckpointError(
+            f"checkpoint {path} has an unknown extension; use {', '.join(SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES)}"
+        )
+    return _as_state_dict(obj, f"checkpoint {path}")
+
+
+#################################################################################
+#                       Foreign checkpoints: the key maps                       #
+#################################################################################
+
+# facebookresearch/DiT -> STDiT: everything else keeps its name (see DESIGN.md section 3).
+DIT_KEY_MAP = [(re.compile(r"^blocks\.(\d+)\."), r"spatial_blocks.\1.")]
+
+
+def is_dit_state_dict(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """A facebookresearch DiT checkpoint: flat ``blocks.{i}.`` keys and/or a stored ``pos_embed``."""
+    return "pos_embed" in state_dict or any(k.startswith("blocks.") for k in state_dict)
+
+
+def convert_dit_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename DiT keys to STDiT's, give the 2-D patch conv a time axis of 1, check and drop ``pos_embed``."""
+    from ..models.layers import get_2d_sincos_pos_embed  # models import nothing from engine: no cycle
+
+    out = {}
+    for key, value in state_dict.items():
+        for pattern, replacement in DIT_KEY_MAP:
+            key = pattern.sub(replacement, key)
+        out[key] = value
+    weight = out.get("x_embedder.proj.weight")
+    if weight is not None and weight.ndim == 4:
+        out["x_embedder.proj.weight"] = weight.unsqueeze(2)  # (D, C, p, p) -> (D, C, 1, p, p)
+    pos_embed = out.pop("pos_embed", None)
+    if pos_embed is not None:
+        num_patches, dim = pos_embed.shape[-2:]
+        side = int(round(num_patches**0.5))
+        if side * side != num_patches:
+            raise CheckpointError(f"DiT pos_embed has {num_patches} positions, not a square grid")
+        table = get_2d_sincos_pos_embed(dim, side, side)
+        error = (pos_embed.reshape(num_patches, dim).float() - table).abs().max().item()
+        if not error <= POS_EMBED_ATOL:
+            raise CheckpointError(
+                f"DiT pos_embed differs from the fixed 2-D sin-cos table by {error:.3g} (> {POS_EMBED_ATOL}): "
+                f"learned position embeddings are not supported (STDiT computes its positions)"
+            )
+    return out
+
+
+#################################################################################
+#                               Fitting a model                                 #
+#################################################################################
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_checkpoint` did: keys left out, keys ignored, and conversions applied."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    converted_from: str | None = None  # "dit" when a facebookresearch DiT checkpoint was converted
+    inflated: bool = False  # an image checkpoint was loaded: temporal blocks kept their init
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def load_checkpoint(
+    model: torch.nn.Module, source: str | os.PathLike | Mapping[str, torch.Tensor], strict: bool = True
+) -> LoadReport:
+    """Load ``source`` (a checkpoint path or a state dict) into ``model``; return a :class:`LoadReport`.
+
+    Wrongly shaped keys always fail; missing/unexpected keys fail when ``strict``, all in one
+    CheckpointError. An image checkpoint (no ``temporal_blocks.*``) may leave every temporal block
+    missing: they keep their adaLN-Zero init, so the video model equals the image model per frame.
+    Floating tensors are cast to the dtype of the model's tensor they replace.
+    """
+    model = _unwrap_model(model)
+    if isinstance(source, Mapping):
+        where = "state dict"
+        state_dict = _as_state_dict(source, where)
+    else:
+        where = f"checkpoint {source}"
+        state_dict = load_state_dict(source)
+    report = LoadReport()
+    if is_dit_state_dict(state_dict):
+        state_dict = convert_dit_state_dict(state_dict)
+        report.converted_from = "dit"
+
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    report.unexpected = [k for k in state_dict if k not in expected]
+    wrong_shapes = [
+        f"{k}: expected {_shape(expected[k].shape)} found {_shape(state_dict[k].shape)}"
+        for k in expected
+        if k in state_dict and state_dict[k].shape != expected[k].shape
+    ]
+    temporal_missing = [k for k in missing if k.startswith("temporal_blocks.")]
+    image_checkpoint = bool(temporal_missing) and not any(k.startswith("temporal_blocks.") for k in state_dict)
+    if image_checkpoint:
+        missing = [k for k in missing if not k.startswith("temporal_blocks.")]
+    report.missing = missing
+
+    problems = []
+    if wrong_shapes:
+        problems.append(f"{len(wrong_shapes)} wrongly shaped key(s): " + "; ".join(wrong_shapes))
+    if strict and missing:
+        problems.append(f"{len(missing)} missing key(s): {missing}")
+    if strict and report.unexpected:
+        problems.append(f"{len(report.unexpected)} unexpected key(s): {report.unexpected}")
+    if problems:
+        raise CheckpointError(
+            f"{where} does not fit {type(model).__name__}{_config_hint(source, model)}: " + " | ".join(problems)
+        )
+
+    if image_checkpoint:
+        num_blocks = len({k.split(".")[1] for k in temporal_missing})
+        logger.info("inflating image checkpoint: %d temporal blocks keep their zero init", num_blocks)
+        report.inflated = True
+
+    loadable = {}
+    for key, value in state_dict.items():
+        if key in expected:
+            target = expected[key]
+            loadable[key] = value.to(target.dtype) if value.is_floating_point() and target.is_floating_point() else value
+    model.load_state_dict(loadable, strict=False)
+    return report
+
+
+def _config_hint(source, model: torch.nn.Module) -> str:
+    """' (checkpoint config differs in: depth=2 vs 4)' when both configs are known and differ, else ''."""
+    if isinstance(source, Mapping) or not hasattr(model, "config"):
+        return ""
+    try:
+        stored = read_config(source)
+    except CheckpointError:
+        return ""
+    if not stored:
+        return ""
+    ours = json.loads(json.dumps(dict(model.config)))
+    diffs = [f"{k}={stored.get(k)!r} vs {ours.get(k)!r}" for k in sorted(set(stored) | set(ours)) if stored.get(k) != ours.get(k)]
+    return f" (checkpoint config vs model config: {', '.join(diffs)})" if diffs else ""

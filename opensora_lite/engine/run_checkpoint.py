@@ -1,0 +1,129 @@
+"""Training checkpoints as folders that are either complete or absent.
+
+A checkpoint is ``<run>/checkpoints/step_00000100/`` holding ``model.safetensors``, ``ema.safetensors``,
+``optimizer.safetensors`` and ``meta.json`` (step, data position, LR-scheduler state, config). It is written
+into ``step_00000100.tmp/``, every file fsynced, and only then renamed: a crash (SIGKILL, full disk) at any
+moment leaves either the previous checkpoints or a ``.tmp`` folder that resume ignores and removes.
+"""
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import CheckpointError
+
+logger = logging.getLogger(__name__)
+
+CKPT_DIR = "checkpoints"
+META = "meta.json"
+TMP_SUFFIX = ".tmp"
+
+
+##################################################################################
+#                   Optimizer state <-> flat tensors (safetensors)               #
+##################################################################################
+
+def flatten_optimizer_state(state_dict: dict) -> tuple[dict, dict]:
+    """``{"state": {i: {k: v}}, "param_groups": [...]}`` -> flat tensors + JSON-able param groups."""
+    tensors, scalars = {}, {}
+    for idx, state in state_dict["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{idx}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"state.{idx}.{key}"] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
+
+
+def unflatten_optimizer_state(tensors: dict, info: dict) -> dict:
+    state: dict = {}
+    for flat in (tensors, info["scalars"]):
+        for name, value in flat.items():
+            _, idx, key = name.split(".", 2)
+            state.setdefault(int(idx), {})[key] = value
+    return {"state": state, "param_groups": info["param_groups"]}
+
+
+##################################################################################
+#                              Folder checkpoints                                #
+##################################################################################
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def checkpoint_path(run_dir, step: int) -> Path:
+    return Path(run_dir) / CKPT_DIR / f"step_{step:08d}"
+
+
+def save_run_checkpoint(run_dir, step: int, tensors: dict, meta: dict, keep_last: int = 3) -> Path:
+    """Write ``tensors`` (``{"model": state_dict, ...}``) and ``meta`` as one complete checkpoint folder.
+
+    On any failure (full disk, killed write) the partial folder is removed and the earlier
+    checkpoints are untouched. Keeps the newest ``keep_last`` complete checkpoints (0 keeps all).
+    """
+    final = checkpoint_path(run_dir, step)
+    tmp = final.with_name(final.name + TMP_SUFFIX)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for name, state_dict in tensors.items():
+            file = tmp / f"{name}.safetensors"
+            save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(file))
+            _fsync(file)
+        (tmp / META).write_text(json.dumps(dict(meta, step=step), indent=1))
+        _fsync(tmp / META)
+        _fsync(tmp)
+        if final.exists():  # the same step written again (e.g. the last step after a resume)
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        _fsync(final.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if keep_last > 0:
+        for old in complete_checkpoints(run_dir)[:-keep_last]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def complete_checkpoints(run_dir) -> list[Path]:
+    """Complete checkpoint folders of a run, oldest first; stale ``.tmp`` folders are removed."""
+    root = Path(run_dir) / CKPT_DIR
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        if path.name.endswith(TMP_SUFFIX):
+            logger.warning("removing incomplete checkpoint %s (a write was interrupted)", path)
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_dir() and path.name.startswith("step_") and (path / META).is_file():
+            found.append(path)
+    return sorted(found, key=lambda p: int(p.name[len("step_"):]))
+
+
+def latest_checkpoint(run_dir) -> Path | None:
+    found = complete_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def load_run_checkpoint(path) -> tuple[dict, dict]:
+    """Return ``({"model": sd, "ema": sd, ...}, meta)`` of a checkpoint folder."""
+    path = Path(path)
+    if not (path / META).is_file():
+        raise CheckpointError(f"{path} is not a complete training checkpoint (no {META}); "
+                              f"pass a folder like <run>/{CKPT_DIR}/step_00000100 or the run folder")
+    try:
+        meta = json.loads((path / META).read_text())
+        tensors = {f.stem: load_file(str(f)) for f in sorted(path.glob("*.safetensors"))}
+    except Exception as err:
+        raise CheckpointError(f"cannot read training checkpoint {path}: {type(err).__name__}: {err}") from None
+    return tensors, meta

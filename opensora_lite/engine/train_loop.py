@@ -1,0 +1,267 @@
+"""The STDiT training loop: data -> latents -> scheduler loss -> Booster -> EMA -> folder checkpoints.
+
+Exact resume: every random draw of a step (timesteps, noise, label dropout) comes from a generator
+seeded by (seed, step) and is drawn for the whole global batch, each rank keeping its slice; the data
+order is a function of (seed, step) too (:class:`GlobalBatchSampler`). So a run killed at any moment
+and resumed from its last checkpoint, or run on a different number of processes with the same global
+batch, computes the same steps (fp32).
+"""
+import hashlib
+import json
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..data.datasets import LatentCacheDataset, build_latent_cache
+from ..data.sampler import GlobalBatchSampler
+from ..errors import ConfigError, UserError
+from ..registry import DATASETS, MODELS, SCHEDULERS, build_module
+from .checkpoint import load_checkpoint
+from .distributed import all_reduce_mean, init_distributed, make_booster
+from .ema import EMA
+from .run_checkpoint import (flatten_optimizer_state, latest_checkpoint, load_run_checkpoint,
+                             save_run_checkpoint, unflatten_optimizer_state)
+
+logger = logging.getLogger(__name__)
+
+RUN_INFO = "run.json"  # written when a run reaches max_steps
+LOSS_LOG = "loss.jsonl"
+
+TRAIN_DEFAULTS = dict(
+    outputs="runs/default", plugin="ddp", precision="fp32", seed=0, batch_size=8, max_steps=1000,
+    lr=1e-4, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0, grad_clip=1.0, ema_decay=0.9999,
+    ckpt_every=500, keep_last=3, log_every=50, num_workers=0, max_bad_steps=10, latent_cache=None,
+)
+
+
+class TrainingError(UserError):
+    """The run cannot go on (too many non-finite steps, an unusable run folder)."""
+
+
+def train_settings(cfg) -> dict:
+    """``cfg.train`` over the defaults; an unknown key is a ConfigError naming it."""
+    given = dict(cfg.get("train", {}))
+    unknown = sorted(set(given) - set(TRAIN_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in 'train'; known: {', '.join(TRAIN_DEFAULTS)}")
+    settings = dict(TRAIN_DEFAULTS, **given)
+    for key in ("batch_size", "max_steps", "ckpt_every", "log_every", "max_bad_steps"):
+        if not isinstance(settings[key], int) or settings[key] < 1:
+            raise ConfigError(f"train.{key} must be a positive integer, got {settings[key]!r}")
+    if not settings["lr"] > 0:
+        raise ConfigError(f"train.lr must be positive, got {settings['lr']!r}")
+    return settings
+
+
+##################################################################################
+#                                Run folder                                      #
+##################################################################################
+
+def prepare_run_dir(run_dir: Path, overwrite: bool, resume) -> None:
+    """Refuse to overwrite a finished run; ``overwrite`` wipes it, otherwise checkpoints are resumed."""
+    finished = (run_dir / RUN_INFO).is_file()
+    if overwrite:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    elif finished and resume is None:
+        raise TrainingError(f"run folder {run_dir} holds a finished run; pass --overwrite to start again "
+                            f"or choose another folder with --outputs")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _write_loss(run_dir: Path, record: dict) -> None:
+    with open(run_dir / LOSS_LOG, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+##################################################################################
+#                                  Training                                      #
+##################################################################################
+
+def _batch_latents(batch, vae, device) -> torch.Tensor:
+    """(N, C, T', H', W') latents of a batch: cached latents as they are, videos through the VAE."""
+    if "latent" in batch:
+        return batch["latent"].to(device)
+    with torch.no_grad():
+        return vae.encode(batch["video"].to(device))
+
+
+def _vae_fingerprint(cfg, vae_ckpt) -> str:
+    """sha256 of the VAE config and weights: a latent cache made with other ones is refused."""
+    digest = hashlib.sha256(json.dumps(cfg.vae.to_dict() if hasattr(cfg.vae, "to_dict") else cfg.vae,
+                                       sort_keys=True, default=str).encode())
+    if vae_ckpt:
+        digest.update(Path(vae_ckpt).read_bytes())
+    return digest.hexdigest()
+
+
+def build_data(cfg, latent_cache, info, where):
+    """The training dataset and, when clips are encoded on the fly, the frozen VAE.
+
+    With ``train.latent_cache`` set, rank 0 encodes every clip once into that file (if it does not
+    exist yet) and all ranks train from it; a cache made with another VAE or clip size is refused.
+    """
+    dataset = build_module(cfg.dataset, DATASETS, where=where)
+    vae = None
+    if cfg.get("vae") is not None and not isinstance(dataset, LatentCacheDataset):
+        vae = build_module(cfg.vae, MODELS, where=where).to(info.device).eval().requires_grad_(False)
+        vae_ckpt = cfg.get("ckpt", {}).get("vae")
+        if vae_ckpt:
+            load_checkpoint(vae, vae_ckpt)
+    if not latent_cache:
+        return dataset, vae
+    if vae is None:
+        raise ConfigError(f"{where}: train.latent_cache needs a 'vae' and a video 'dataset' in the config")
+    meta = dict(vae=_vae_fingerprint(cfg, cfg.get("ckpt", {}).get("vae")), **dataset.clip_meta())
+    if info.is_main and not Path(latent_cache).exists():
+        build_latent_cache(dataset, vae.encode, latent_cache, meta)
+    dist.barrier()
+    cache = LatentCacheDataset(latent_cache)
+    cache.check_compatible(meta)
+    return cache, None
+
+
+def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> dict:
+    """Train ``cfg.model`` with ``cfg.scheduler`` on ``cfg.dataset``; returns a summary dict.
+
+    ``resume``: None (resume from the latest checkpoint of the run folder, if any), or a checkpoint path.
+    """
+    s = train_settings(cfg)
+    info = init_distributed()
+    run_dir = Path(s["outputs"])
+    if info.is_main:
+        prepare_run_dir(run_dir, overwrite, resume)
+        cfg.dump(str(run_dir / "config.py"))
+    dist.barrier()
+    where = config_path or "config"
+    if s["batch_size"] % info.world_size:
+        raise ConfigError(f"train.batch_size {s['batch_size']} (global) is not divisible by "
+                          f"{info.world_size} processes")
+
+    # Models: the same seed on every rank gives the same initial weights.
+    torch.manual_seed(s["seed"])
+    model = build_module(cfg.model, MODELS, where=where).to(info.device)
+    scheduler = build_module(cfg.scheduler, SCHEDULERS, where=where)
+    dataset, vae = build_data(cfg, s["latent_cache"], info, where)
+    if cfg.get("ckpt", {}).get("init"):
+        load_checkpoint(model, cfg.ckpt.init, strict=False)
+
+    ckpt_path = Path(resume) if resume else latest_checkpoint(run_dir)
+    start_step, ckpt = 0, None
+    if ckpt_path is not None:
+        ckpt, meta = load_run_checkpoint(ckpt_path)
+        start_step = meta["step"]
+        load_checkpoint(model, ckpt["model"])
+        if info.is_main:
+            logger.info("resuming from %s (step %d)", ckpt_path, start_step)
+    ema = EMA(model, s["ema_decay"])
+    if ckpt is not None:
+        ema.load_state_dict(ckpt["ema"])
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"],
+                                  betas=tuple(s["betas"]))
+    warmup = s["warmup_steps"]
+    lr_sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: min(1.0, (i + 1) / warmup) if warmup else 1.0)
+    booster = make_booster(s["plugin"], s["precision"], s["grad_clip"], info.device)
+    # The LR scheduler stays outside the Booster: it drives the param groups of the torch optimizer,
+    # which ZeRO keeps using for its master weights.
+    model, optimizer, *_ = booster.boost(model, optimizer)
+    if ckpt is not None:
+        optimizer.load_state_dict(unflatten_optimizer_state(ckpt["optimizer"], meta["optimizer"]))
+        lr_sched.load_state_dict(meta["lr_scheduler"])
+
+    global_batch, local_batch = s["batch_size"], s["batch_size"] // info.world_size
+    num_steps = max(0, s["max_steps"] - start_step)
+    sampler = GlobalBatchSampler(len(dataset), global_batch, info.rank, info.world_size, s["seed"],
+                                 start_step, num_steps)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=s["num_workers"],
+                        persistent_workers=s["num_workers"] > 0)
+    raw_model = model.unwrap()
+    label_dropout = raw_model.config["class_dropout_prob"]
+    autocast = torch.autocast(info.device.type, dtype=torch.bfloat16,
+                              enabled=s["precision"] == "bf16" and s["plugin"] == "ddp")
+    rows = slice(info.rank * local_batch, (info.rank + 1) * local_batch)
+
+    model.train()
+    bad_in_a_row, skipped, step = 0, 0, start_step
+    window, t_start = [], time.time()
+    bar = tqdm(total=s["max_steps"], initial=start_step, disable=not info.is_main, desc="train", dynamic_ncols=True)
+    for batch in loader:
+        x0 = _batch_latents(batch, vae, info.device)                              # (n, C, T', H', W')
+        y = batch["label"].to(info.device)                                        # (n,)
+        # Randomness of this step, drawn for the whole global batch, this rank keeping its rows.
+        gen = torch.Generator().manual_seed(s["seed"] * 1_000_003 + step)
+        drop = (torch.rand(global_batch, generator=gen) < label_dropout)[rows].to(info.device)
+        t = scheduler.sample_timesteps(global_batch, generator=gen)[rows].to(info.device)
+        noise = torch.randn((global_batch, *x0.shape[1:]), generator=gen)[rows].to(info.device)
+        with autocast:  # label dropout for classifier-free guidance: dropped rows get the null class
+            loss = scheduler.training_losses(model, x0, dict(y=y, force_drop_ids=drop), t=t, noise=noise)["loss"].mean()
+        global_loss = all_reduce_mean(loss.float())
+        step += 1
+        if not torch.isfinite(global_loss):
+            bad_in_a_row, skipped = bad_in_a_row + 1, skipped + 1
+            optimizer.zero_grad()
+            logger.warning("step %d: non-finite loss, step skipped (%d in a row)", step, bad_in_a_row)
+            if bad_in_a_row >= s["max_bad_steps"]:
+                raise TrainingError(f"{bad_in_a_row} non-finite losses in a row at step {step}: stopping; "
+                                    f"lower train.lr or check the data, then resume from the last checkpoint")
+        else:
+            bad_in_a_row = 0
+            booster.backward(loss, optimizer)
+            if s["plugin"] == "ddp" and s["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(raw_model.parameters(), s["grad_clip"])
+            optimizer.step()
+            optimizer.zero_grad()
+            lr_sched.step()
+            ema.update(raw_model)
+        if info.is_main:
+            window.append(global_loss.item())
+            _write_loss(run_dir, dict(step=step, loss=global_loss.item()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{global_loss.item():.4f}")
+            if step % s["log_every"] == 0:
+                elapsed = time.time() - t_start
+                finite = [v for v in window if math.isfinite(v)]
+                logger.info("step %d loss %.4f lr %.2e %.2f steps/s %.1f samples/s", step,
+                            sum(finite) / max(1, len(finite)), optimizer.param_groups[0]["lr"],
+                            len(window) / elapsed, len(window) * global_batch / elapsed)
+                window, t_start = [], time.time()
+        if step % s["ckpt_every"] == 0 or step == s["max_steps"]:
+            _save(run_dir, step, raw_model, ema, optimizer, lr_sched, s, info, skipped, sampler)
+    bar.close()
+    if info.is_main:
+        (run_dir / RUN_INFO).write_text(json.dumps(dict(finished=True, step=step, skipped_steps=skipped)))
+    dist.barrier()
+    return dict(step=step, skipped_steps=skipped, run_dir=str(run_dir), ema=ema.model)
+
+
+def _save(run_dir, step, model, ema, optimizer, lr_sched, s, info, skipped, sampler) -> None:
+    """Write a checkpoint folder on rank 0; every rank raises the same error if it cannot be written."""
+    params = model.state_dict()  # identical on every rank: each checks it, so all ranks agree
+    if not all(torch.isfinite(v).all() for v in params.values() if v.is_floating_point()):
+        raise TrainingError(f"step {step}: the weights hold NaN/inf; not overwriting the last good "
+                            f"checkpoint in {run_dir}")
+    opt_state = optimizer.state_dict()  # a collective under ZeRO: every rank takes part
+    error = ""
+    if info.is_main:
+        opt_tensors, opt_info = flatten_optimizer_state(opt_state)
+        meta = dict(optimizer=opt_info, lr_scheduler=lr_sched.state_dict(), skipped_steps=skipped,
+                    epoch=sampler.epoch_of(step), samples_seen=step * s["batch_size"],
+                    world_size=info.world_size, seed=s["seed"])
+        try:
+            path = save_run_checkpoint(run_dir, step, dict(model=params, ema=ema.state_dict(),
+                                                           optimizer=opt_tensors), meta, s["keep_last"])
+            logger.info("saved %s", path)
+        except OSError as err:  # full disk, permissions: the earlier checkpoints are untouched
+            error = f"{type(err).__name__}: {err}"
+    failed = torch.tensor([1.0 if error else 0.0], device=info.device)
+    dist.all_reduce(failed)
+    if failed.item():
+        raise TrainingError(f"step {step}: could not write a checkpoint in {run_dir} ({error or 'on rank 0'}); "
+                            f"the previous checkpoint is kept: free space, then rerun to resume from it")

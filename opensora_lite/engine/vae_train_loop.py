@@ -1,0 +1,214 @@
+"""Train the video VAE: the 2-D VAE on frames, the temporal VAE on 2-D latents, or both together.
+
+Stages (``vae_train.stage``):
+* ``"2d"``: the diffusers AutoencoderKL on random frames of the clips: reconstruction + KL.
+* ``"temporal"``: the 2-D VAE frozen; the temporal VAE learns to reconstruct the 2-D latents
+  (``latent_loss_weight``) and, through the frozen 2-D decoder, the pixels (``pixel_loss_weight``), + KL.
+* ``"both"``: as ``"temporal"`` with the 2-D VAE trained too.
+After training, ``shift``/``scale`` of the pipeline are measured on the clips (per-channel mean and std
+of the temporal latents) so the diffusion model sees zero-mean, unit-variance latents, and the EMA
+weights are exported to ``<outputs>/vae.safetensors``. Checkpoint folders, resume, data order and
+EMA are those of the STDiT trainer. One process.
+"""
+import json
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..data.sampler import GlobalBatchSampler
+from ..data.video_io import write_video
+from ..errors import ConfigError
+from ..eval.metrics import psnr
+from ..registry import DATASETS, MODELS, build_module
+from .checkpoint import load_checkpoint, save_checkpoint
+from .ema import EMA
+from .run_checkpoint import (flatten_optimizer_state, latest_checkpoint, load_run_checkpoint,
+                             save_run_checkpoint, unflatten_optimizer_state)
+from .train_loop import RUN_INFO, prepare_run_dir
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("2d", "temporal", "both")
+RECON_LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss}
+VAE_TRAIN_DEFAULTS = dict(
+    outputs="runs/vae", stage="2d", seed=0, batch_size=8, frames_per_clip=4, max_steps=2000, lr=1e-3,
+    weight_decay=0.0, warmup_steps=100, recon_loss="l1", kl_weight=1e-4, latent_loss_weight=1.0,
+    pixel_loss_weight=1.0, grad_clip=1.0, ema_decay=0.999, ckpt_every=500, keep_last=2, log_every=50,
+    sample_every=500, num_workers=0, calibrate_clips=256,
+)
+
+
+def vae_train_settings(cfg) -> dict:
+    given = dict(cfg.get("vae_train", {}))
+    unknown = sorted(set(given) - set(VAE_TRAIN_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in 'vae_train'; known: {', '.join(VAE_TRAIN_DEFAULTS)}")
+    s = dict(VAE_TRAIN_DEFAULTS, **given)
+    if s["stage"] not in STAGES:
+        raise ConfigError(f"vae_train.stage must be one of {STAGES}, got {s['stage']!r}")
+    if s["recon_loss"] not in RECON_LOSSES:
+        raise ConfigError(f"vae_train.recon_loss must be one of {tuple(RECON_LOSSES)}, got {s['recon_loss']!r}")
+    for key in ("batch_size", "frames_per_clip", "max_steps", "ckpt_every", "log_every"):
+        if not isinstance(s[key], int) or s[key] < 1:
+            raise ConfigError(f"vae_train.{key} must be a positive integer, got {s[key]!r}")
+    return s
+
+
+##################################################################################
+#                                  Losses                                        #
+##################################################################################
+
+def loss_2d(vae, video, s, gen) -> dict:
+    """Frames of the clips through the diffusers AutoencoderKL: reconstruction + KL per latent value."""
+    n, _, t = video.shape[:3]
+    pick = torch.randint(0, t, (n, s["frames_per_clip"]), generator=gen)              # (N, k)
+    frames = video.transpose(1, 2)[torch.arange(n)[:, None], pick].flatten(0, 1)      # (N*k, 3, H, W)
+    posterior = vae.spatial_vae.module.encode(frames).latent_dist
+    z = posterior.sample(generator=gen)                                                # (N*k, C, h, w)
+    recon = vae.spatial_vae.module.decode(z).sample                                    # (N*k, 3, H, W)
+    rec = RECON_LOSSES[s["recon_loss"]](recon, frames)
+    kl = posterior.kl().mean() / z[0].numel()
+    return dict(loss=rec + s["kl_weight"] * kl, recon=rec, kl=kl)
+
+
+def loss_temporal(vae, video, s, gen) -> dict:
+    """Temporal VAE on the 2-D latents: latent and pixel reconstruction + KL per latent value."""
+    recon_loss = RECON_LOSSES[s["recon_loss"]]
+    with torch.set_grad_enabled(s["stage"] == "both"):
+        x_z = vae.spatial_vae.encode(video)                                            # (N, C, T, h, w)
+    posterior = vae.temporal_vae.encode(x_z)
+    z = posterior.sample(generator=gen)                                                # (N, C, T', h, w)
+    x_z_rec = vae.temporal_vae.decode(z, num_frames=video.shape[2])                    # (N, C, T, h, w)
+    latent = recon_loss(x_z_rec, x_z)
+    pixel = recon_loss(vae.spatial_vae.decode(x_z_rec), video)                         # (N, 3, T, H, W)
+    kl = posterior.kl().mean() / z[0].numel()
+    loss = s["latent_loss_weight"] * latent + s["pixel_loss_weight"] * pixel + s["kl_weight"] * kl
+    return dict(loss=loss, latent=latent, recon=pixel, kl=kl)
+
+
+##################################################################################
+#                           Samples and calibration                              #
+##################################################################################
+
+@torch.no_grad()
+def reconstruct(vae, video, stage: str) -> torch.Tensor:
+    """(N, 3, T, H, W) -> reconstruction through the part being trained (deterministic: posterior modes)."""
+    if stage == "2d":
+        return vae.spatial_vae.decode(vae.spatial_vae.encode(video))
+    x_z = vae.spatial_vae.encode(video)
+    return vae.spatial_vae.decode(vae.temporal_vae.decode(vae.temporal_vae.encode(x_z).mode(), video.shape[2]))
+
+
+def write_sample(vae, video, stage, path: Path, fps: int = 8) -> float:
+    """Write original | reconstruction side by side (first clip) and return the batch's mean PSNR."""
+    recon = reconstruct(vae, video, stage).clamp(-1, 1)
+    write_video(path, torch.cat([video[0], recon[0]], dim=-1), fps=fps, overwrite=True)
+    return psnr((recon + 1) / 2, (video + 1) / 2).mean().item()
+
+
+@torch.no_grad()
+def calibrate_shift_scale(vae, loader, max_clips: int) -> None:
+    """Set ``vae.shift``/``vae.scale`` to the per-channel mean/std of the temporal latents of the data."""
+    vae.shift.zero_()
+    vae.scale.fill_(1.0)
+    latents, seen = [], 0
+    for batch in loader:
+        latents.append(vae.encode(batch["video"]).transpose(0, 1).flatten(1))  # (C, N*T'*h*w)
+        seen += batch["video"].shape[0]
+        if seen >= max_clips:
+            break
+    latents = torch.cat(latents, dim=1)
+    vae.shift.copy_(latents.mean(dim=1).view_as(vae.shift))
+    vae.scale.copy_(latents.std(dim=1).view_as(vae.scale))
+    logger.info("latent shift %s scale %s", vae.shift.flatten().tolist(), vae.scale.flatten().tolist())
+
+
+##################################################################################
+#                                  Training                                      #
+##################################################################################
+
+def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> dict:
+    """Train ``cfg.vae`` on ``cfg.dataset`` per ``cfg.vae_train``; returns a summary with the export path."""
+    s = vae_train_settings(cfg)
+    where = config_path or "config"
+    run_dir = Path(s["outputs"])
+    prepare_run_dir(run_dir, overwrite, resume)
+    cfg.dump(str(run_dir / "config.py"))
+
+    torch.manual_seed(s["seed"])
+    vae = build_module(cfg.vae, MODELS, where=where)
+    init = cfg.get("vae_init")
+    if init:  # e.g. the stage-"2d" export when training the temporal VAE
+        load_checkpoint(vae, init)
+    trainable = {"2d": vae.spatial_vae, "temporal": vae.temporal_vae, "both": vae}[s["stage"]]
+    vae.requires_grad_(False)
+    trainable.requires_grad_(True)
+    dataset = build_module(cfg.dataset, DATASETS, where=where)
+
+    ckpt_path = Path(resume) if resume else latest_checkpoint(run_dir)
+    start_step, ckpt, meta = 0, None, None
+    if ckpt_path is not None:
+        ckpt, meta = load_run_checkpoint(ckpt_path)
+        start_step = meta["step"]
+        load_checkpoint(vae, ckpt["model"])
+        logger.info("resuming from %s (step %d)", ckpt_path, start_step)
+    ema = EMA(vae, s["ema_decay"])
+    params = [p for p in vae.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=s["lr"], weight_decay=s["weight_decay"])
+    warmup = s["warmup_steps"]
+    lr_sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: min(1.0, (i + 1) / warmup) if warmup else 1.0)
+    if ckpt is not None:
+        ema.load_state_dict(ckpt["ema"])
+        optimizer.load_state_dict(unflatten_optimizer_state(ckpt["optimizer"], meta["optimizer"]))
+        lr_sched.load_state_dict(meta["lr_scheduler"])
+
+    sampler = GlobalBatchSampler(len(dataset), s["batch_size"], seed=s["seed"], start_step=start_step,
+                                 num_steps=max(0, s["max_steps"] - start_step))
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=s["num_workers"])
+    sample_batch = next(iter(DataLoader(dataset, batch_size=min(4, len(dataset)))))["video"]
+    loss_fn = loss_2d if s["stage"] == "2d" else loss_temporal
+
+    vae.train()
+    step, terms = start_step, {}
+    bar = tqdm(total=s["max_steps"], initial=start_step, desc=f"train vae ({s['stage']})", dynamic_ncols=True)
+    for batch in loader:
+        gen = torch.Generator().manual_seed(s["seed"] * 1_000_003 + step)
+        out = loss_fn(vae, batch["video"], s, gen)
+        optimizer.zero_grad()
+        out["loss"].backward()
+        if s["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(params, s["grad_clip"])
+        optimizer.step()
+        lr_sched.step()
+        ema.update(vae)
+        step += 1
+        for key, value in out.items():
+            terms[key] = terms.get(key, 0.0) + value.item()
+        bar.update(1)
+        bar.set_postfix(loss=f"{out['loss'].item():.4f}")
+        if step % s["log_every"] == 0:
+            logger.info("step %d %s", step, " ".join(f"{k} {v / s['log_every']:.5f}" for k, v in terms.items()))
+            terms = {}
+        if s["sample_every"] and step % s["sample_every"] == 0:
+            value = write_sample(ema.model, sample_batch, s["stage"], run_dir / "samples" / f"step_{step:08d}.mp4")
+            logger.info("step %d: EMA reconstruction PSNR %.2f dB (sample in %s)", step, value, run_dir / "samples")
+        if step % s["ckpt_every"] == 0 or step == s["max_steps"]:
+            opt_tensors, opt_info = flatten_optimizer_state(optimizer.state_dict())
+            save_run_checkpoint(run_dir, step, dict(model=vae.state_dict(), ema=ema.state_dict(),
+                                                    optimizer=opt_tensors),
+                                dict(optimizer=opt_info, lr_scheduler=lr_sched.state_dict()), s["keep_last"])
+    bar.close()
+
+    final = ema.model
+    if s["stage"] != "2d":
+        calibrate_shift_scale(final, DataLoader(dataset, batch_size=s["batch_size"]), s["calibrate_clips"])
+    export = run_dir / "vae.safetensors"
+    save_checkpoint(final, export)
+    value = write_sample(final, sample_batch, s["stage"], run_dir / "samples" / "final.mp4")
+    (run_dir / RUN_INFO).write_text(json.dumps(dict(finished=True, step=step, sample_psnr=value)))
+    logger.info("exported EMA weights to %s (sample PSNR %.2f dB)", export, value)
+    return dict(step=step, export=str(export), sample_psnr=value)

@@ -1,0 +1,217 @@
+"""Building blocks of STDiT: embedders, attention over space or time, MLP, adaLN modulation, positions.
+
+Parameter names follow facebookresearch/DiT (and timm's ``Attention``/``Mlp``) so that DiT checkpoints
+load by name. Every token tensor is laid out as ``(N, T, S, D)``: N clips, T frames (after temporal
+patching), S = H' * W' patches per frame, D channels.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#################################################################################
+#                                   Constants                                   #
+#################################################################################
+
+TIMESTEP_FREQ_DIM = 256  # sinusoidal timestep features fed to the t-MLP (DiT's frequency_embedding_size)
+MAX_PERIOD = 10000  # longest period of the timestep and 2-D sin-cos features (Transformer / DiT)
+ROPE_THETA = 10000.0  # base of the rotary frequencies of temporal attention (RoFormer)
+LAYER_NORM_EPS = 1e-6  # DiT's LayerNorm eps (no affine: adaLN supplies scale and shift)
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """adaLN: ``x * (1 + scale) + shift``, with shift/scale already shaped to broadcast over x."""
+    return x * (1 + scale) + shift
+
+
+#################################################################################
+#                                   Positions                                   #
+#################################################################################
+
+
+def get_1d_sincos_pos_embed(embed_dim: int, pos: torch.Tensor) -> torch.Tensor:
+    """(M,) positions -> (M, embed_dim) ``cat([sin, cos])`` features, computed in float64 like DiT's numpy code."""
+    omega = torch.arange(embed_dim // 2, dtype=torch.float64) / (embed_dim / 2.0)  # (D/2,)
+    omega = 1.0 / MAX_PERIOD**omega  # (D/2,)
+    angles = pos.to(torch.float64)[:, None] * omega[None, :]  # (M, D/2)
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)  # (M, D)
+
+
+def get_2d_sincos_pos_embed(embed_dim: int, grid_h: int, grid_w: int) -> torch.Tensor:
+    """DiT's fixed 2-D sin-cos table for a (grid_h, grid_w) patch grid -> (grid_h * grid_w, embed_dim) float32.
+
+    Tokens are in row-major order (row i, column j -> i * grid_w + j). DiT's quirk, kept for checkpoint
+    compatibility: the FIRST half of the channels encodes the column (w) index, the second half the row.
+    """
+    if embed_dim % 4:
+        raise ValueError(f"2-D sin-cos positions need embed_dim divisible by 4, got {embed_dim}")
+    rows, cols = torch.meshgrid(
+        torch.arange(grid_h, dtype=torch.float64), torch.arange(grid_w, dtype=torch.float64), indexing="ij"
+    )  # each (h, w)
+    emb_col = get_1d_sincos_pos_embed(embed_dim // 2, cols.reshape(-1))  # (h*w, D/2)
+    emb_row = get_1d_sincos_pos_embed(embed_dim // 2, rows.reshape(-1))  # (h*w, D/2)
+    return torch.cat([emb_col, emb_row], dim=1).float()  # (h*w, D)
+
+
+def rotary_cos_sin(length: int, head_dim: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary tables for positions 0..length-1 -> (cos, sin), each (length, head_dim) float32."""
+    if head_dim % 2:
+        raise ValueError(f"rotary positions need an even head dim, got {head_dim}")
+    inv_freq = 1.0 / ROPE_THETA ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=device) / head_dim)
+    angles = torch.arange(length, dtype=torch.float32, device=device)[:, None] * inv_freq[None]  # (L, Dh/2)
+    angles = torch.cat([angles, angles], dim=-1)  # (L, Dh): the two halves rotate together
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs (i, i + Dh/2) of x (..., L, Dh) by position-dependent angles (cos/sin: (L, Dh))."""
+    x1, x2 = x.chunk(2, dim=-1)  # each (..., L, Dh/2)
+    rotated = torch.cat([-x2, x1], dim=-1)  # (..., L, Dh)
+    return x * cos + rotated * sin  # (..., L, Dh)
+
+
+#################################################################################
+#                                   Embedders                                   #
+#################################################################################
+
+
+class PatchEmbed3D(nn.Module):
+    """Cut a clip into (pt, ph, pw) patches and project each to D channels.
+
+    The weight is stored as DiT's patch conv (``proj``, a Conv3d with kernel = stride = patch), but the
+    projection runs as one matmul on the gathered patches: this writes the (N, T', S, D) token grid
+    directly in its final layout instead of transposing the much larger conv output.
+    """
+
+    def __init__(self, patch_size: tuple[int, int, int], in_channels: int, hidden_size: int):
+        super().__init__()
+        self.patch_size = tuple(patch_size)
+        self.proj = nn.Conv3d(in_channels, hidden_size, kernel_size=self.patch_size, stride=self.patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        N, C, T, H, W = x.shape
+        pt, ph, pw = self.patch_size
+        x = x.reshape(N, C, T // pt, pt, H // ph, ph, W // pw, pw)  # (N, C, T', pt, H', ph, W', pw)
+        x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)  # (N, T', H', W', C, pt, ph, pw)
+        x = x.reshape(N, T // pt, (H // ph) * (W // pw), C * pt * ph * pw)  # (N, T', S, C*pt*ph*pw)
+        return F.linear(x, self.proj.weight.flatten(1), self.proj.bias)  # (N, T', S, D)
+
+
+class TimestepEmbedder(nn.Module):
+    """Scalar timesteps -> (N, D): sinusoidal features then a SiLU MLP (DiT's TimestepEmbedder)."""
+
+    def __init__(self, hidden_size: int, frequency_embedding_size: int = TIMESTEP_FREQ_DIM):
+        super().__init__()
+        self.frequency_embedding_size = frequency_embedding_size
+        self.mlp = nn.Sequential(
+            nn.Linear(frequency_embedding_size, hidden_size),
+            nn.SiLU(),
+            nn.Linear(hidden_size, hidden_size),
+        )
+
+    @staticmethod
+    def timestep_embedding(t: torch.Tensor, dim: int, max_period: int = MAX_PERIOD) -> torch.Tensor:
+        """(N,) timesteps (int or float) -> (N, dim) ``cat([cos, sin])`` features.
+
+        The frequencies are computed in float32 exactly as DiT does: other formulas (float64, or
+        ``max_period ** (-i / half)``) differ by up to 6e-5 and break checkpoint parity.
+        """
+        half = dim // 2
+        freqs = torch.exp(
+            -math.log(max_period) * torch.arange(start=0, end=half, dtype=torch.float32, device=t.device) / half
+        )  # (half,)
+        args = t[:, None].float() * freqs[None]  # (N, half)
+        emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)  # (N, 2*half)
+        if dim % 2:
+            emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)  # (N, dim)
+        return emb
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        t_freq = self.timestep_embedding(t, self.frequency_embedding_size)  # (N, 256)
+        return self.mlp(t_freq.to(self.mlp[0].weight.dtype))  # (N, D)
+
+
+class LabelEmbedder(nn.Module):
+    """Class ids -> (N, D), with label dropout for classifier-free guidance (DiT's LabelEmbedder).
+
+    Id ``num_classes`` is the null class; its row exists only when ``dropout_prob > 0``.
+    """
+
+    def __init__(self, num_classes: int, hidden_size: int, dropout_prob: float):
+        super().__init__()
+        use_cfg_embedding = int(dropout_prob > 0)
+        self.embedding_table = nn.Embedding(num_classes + use_cfg_embedding, hidden_size)
+        self.num_classes = num_classes
+        self.dropout_prob = dropout_prob
+
+    def token_drop(self, labels: torch.Tensor, force_drop_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Replace labels by the null id: at random with ``dropout_prob``, or where ``force_drop_ids == 1``."""
+        if force_drop_ids is None:
+            drop_ids = torch.rand(labels.shape[0], device=labels.device) < self.dropout_prob  # (N,)
+        else:
+            drop_ids = torch.as_tensor(force_drop_ids, device=labels.device) == 1  # (N,)
+        return torch.where(drop_ids, self.num_classes, labels)  # (N,)
+
+    def forward(self, labels: torch.Tensor, train: bool, force_drop_ids: torch.Tensor | None = None) -> torch.Tensor:
+        if (train and self.dropout_prob > 0) or force_drop_ids is not None:
+            labels = self.token_drop(labels, force_drop_ids)  # (N,)
+        return self.embedding_table(labels)  # (N, D)
+
+
+#################################################################################
+#                              Attention and MLP                                #
+#################################################################################
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention along one axis of a (N, T, S, D) token grid.
+
+    ``axis="space"``: tokens of one frame attend to each other (batch N*T, sequence S).
+    ``axis="time"``: each patch position attends across frames (batch N*S, sequence T); pass the rotary
+    tables so that frame order is known (positions live on q/k only, never in the residual stream).
+    The residual stream is never rearranged: only q/k/v are gathered for the attention kernel.
+    """
+
+    def __init__(self, dim: int, num_heads: int, axis: str):
+        super().__init__()
+        if axis not in ("space", "time"):
+            raise ValueError(f"axis must be 'space' or 'time', got {axis!r}")
+        if dim % num_heads:
+            raise ValueError(f"hidden size {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.axis = axis
+        self.qkv = nn.Linear(dim, dim * 3)  # fused q, k, v (DiT / timm layout)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        N, T, S, D = x.shape
+        H, Dh = self.num_heads, D // self.num_heads
+        qkv = self.qkv(x).view(N, T, S, 3, H, Dh)  # (N, T, S, 3, H, Dh)
+        if self.axis == "space":
+            qkv = qkv.permute(3, 0, 1, 4, 2, 5).reshape(3, N * T, H, S, Dh)  # (3, N*T, H, S, Dh), a view
+        else:
+            qkv = qkv.permute(3, 0, 2, 4, 1, 5).reshape(3, N * S, H, T, Dh)  # (3, N*S, H, T, Dh), one gather
+        q, k, v = qkv.unbind(0)  # each (B, H, L, Dh)
+        if rope is not None:
+            cos, sin = (r.to(q.dtype) for r in rope)  # each (L, Dh)
+            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)  # each (B, H, L, Dh)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, H, L, Dh)
+        if self.axis == "space":
+            out = out.view(N, T, H, S, Dh).transpose(2, 3)  # (N, T, S, H, Dh)
+        else:
+            out = out.view(N, S, H, T, Dh).permute(0, 3, 1, 2, 4)  # (N, T, S, H, Dh)
+        return self.proj(out.reshape(N, T, S, D))  # (N, T, S, D)
+
+
+class Mlp(nn.Module):
+    """Two-layer MLP with tanh-approximated GELU (DiT's choice; timm ``Mlp`` names)."""
+
+    def __init__(self, dim: int, hidden_dim: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU(approximate="tanh")
+        self.fc2 = nn.Linear(hidden_dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))  # (..., D)

@@ -1,0 +1,54 @@
+"""Registries that make models, schedulers and datasets swappable by name in configs.
+
+A config entry is ``dict(type="STDiT-S/2", depth=6, ...)``; :func:`build_module` looks ``type`` up in a
+registry and calls it with the remaining keys. Unknown types and unknown keys fail with a
+:class:`~opensora_lite.errors.ConfigError` that names them.
+"""
+import inspect
+from typing import Any, Mapping
+
+from mmengine.registry import Registry
+
+from .errors import ConfigError
+
+MODELS = Registry("model")
+SCHEDULERS = Registry("scheduler")
+DATASETS = Registry("dataset")
+
+
+def _check_keys(builder, kwargs: Mapping[str, Any], type_name: str, where: str) -> None:
+    """Raise ConfigError if ``kwargs`` holds a key that ``builder`` does not accept."""
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):  # builtins without a signature: let the call decide
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        accepted = ", ".join(n for n in params if n != "self")
+        raise ConfigError(f"{where}unknown key(s) {unknown} for type '{type_name}'; it accepts: {accepted}")
+
+
+def build_module(cfg, registry: Registry, where: str = "", **overrides):
+    """Build the object described by ``cfg`` (a dict with ``type``) from ``registry``.
+
+    ``cfg`` may also be an already-built object (returned as is) or None (returns None).
+    ``overrides`` replace keys of ``cfg``; ``where`` (e.g. the config file) prefixes error messages.
+    """
+    if cfg is None or not isinstance(cfg, Mapping):
+        return cfg
+    where = f"{where}: " if where and not where.endswith(": ") else where
+    kwargs = dict(cfg)
+    kwargs.update(overrides)
+    type_name = kwargs.pop("type", None)
+    if type_name is None:
+        raise ConfigError(f"{where}{registry.name} config has no 'type' key: {dict(cfg)}")
+    if not isinstance(type_name, str):
+        return type_name(**kwargs)
+    builder = registry.get(type_name)
+    if builder is None:
+        known = ", ".join(sorted(registry.module_dict))
+        raise ConfigError(f"{where}unknown {registry.name} type '{type_name}'; registered: {known}")
+    _check_keys(builder, kwargs, type_name, where)
+    return builder(**kwargs)

@@ -1,0 +1,185 @@
+"""Rectified flow, Open-Sora v1.2 convention (fixture ``rflow``).
+
+* Time: t in [0, num_timesteps] (1000); t = 1000 is pure noise, t = 0 is data.
+* Path: x_t = (1 - t/1000) x0 + (t/1000) noise.
+* Target: the network predicts the velocity v = x0 - noise (its first C output channels).
+* Training t: uniform or logit-normal (sigmoid of N(loc, scale)) times 1000, optionally shifted
+  towards noise for large videos (:func:`timestep_transform`).
+* Sampling: an ODE solver (Euler as Open-Sora, or Heun) from t = 1000 to 0 with classifier-free
+  guidance on all latent channels.
+"""
+from typing import Optional
+
+import torch
+
+from ..errors import ConfigError
+from ..registry import SCHEDULERS
+from .guidance import latent_channels, mean_flat, model_output, split_model_kwargs
+from .solvers import SOLVERS, integrate
+
+# The time shift compares a video with a 512x512 image (Open-Sora v1.2 `timestep_transform`).
+BASE_RESOLUTION = 512 * 512
+BASE_NUM_FRAMES = 1
+# Open-Sora v1.2's VAE turns every 17 frames into 5 latent frames; the shift uses T // 17 * 5.
+VAE_CHUNK_FRAMES, VAE_CHUNK_LATENTS = 17, 5
+# Below one chunk the VAE compresses time by 4 (ceil(T / 4) latent frames).
+VAE_TIME_COMPRESSION = 4
+
+SAMPLE_METHODS = ("uniform", "logit-normal")
+
+
+def latent_frames(num_frames: torch.Tensor) -> torch.Tensor:
+    """Latent frames used by the time shift, (N,) -> (N,) float.
+
+    Images (1 frame) count 1; clips of >= 17 frames count Open-Sora's ``T // 17 * 5`` (kept for parity
+    with its checkpoints). Upstream uses that formula for 2..16 frames too, which gives 0 (the shift
+    collapses t to 0 and gives NaN at t = 1000); we use the true latent length ceil(T / 4) there.
+    """
+    nf = num_frames.float()
+    upstream = torch.div(nf, VAE_CHUNK_FRAMES, rounding_mode="floor") * VAE_CHUNK_LATENTS
+    short = torch.ceil(nf / VAE_TIME_COMPRESSION)
+    frames = torch.where(nf >= VAE_CHUNK_FRAMES, upstream, short)
+    return frames.clamp(min=1.0)  # images, and never a zero ratio
+
+
+def timestep_transform(t: torch.Tensor, height, width, num_frames, scale: float = 1.0,
+                       num_timesteps: int = 1000) -> torch.Tensor:
+    """Shift timesteps t (N,) in [0, num_timesteps] towards noise for large inputs.
+
+    ratio = sqrt(H W / 512^2) * sqrt(latent frames) * scale;  s = t / num_timesteps;
+    t' = num_timesteps * ratio s / (1 + (ratio - 1) s).  height/width/num_frames are the pixel size of
+    the video: numbers or (N,) tensors. The map fixes 0 and num_timesteps and is never NaN.
+    """
+    def as_tensor(v):
+        return torch.as_tensor(v, device=t.device).float().expand(t.shape)  # (N,)
+
+    s = t / num_timesteps  # (N,) in [0, 1]
+    ratio_space = (as_tensor(height) * as_tensor(width) / BASE_RESOLUTION).sqrt()
+    ratio_time = (latent_frames(as_tensor(num_frames)) / BASE_NUM_FRAMES).sqrt()
+    ratio = ratio_space * ratio_time * scale  # (N,)
+    return ratio * s / (1 + (ratio - 1) * s) * num_timesteps
+
+
+@SCHEDULERS.register_module("rflow")
+class RectifiedFlow:
+    """Rectified-flow objective and sampler with the same interface as :class:`IDDPM`.
+
+    Args:
+        num_timesteps: the length of the time axis (t = num_timesteps is noise).
+        num_sampling_steps: solver steps of :meth:`sample`.
+        cfg_scale: default classifier-free guidance scale of :meth:`sample` (1 = no guidance).
+        sample_method: training t distribution, "uniform" or "logit-normal" (sigmoid(N(loc, scale))).
+        use_timestep_transform: shift t towards noise by the video size (training and sampling).
+        transform_scale: extra factor on the shift ratio during training.
+        use_discrete_timesteps: integer timesteps (training: randint; sampling: rounded).
+        solver: "euler" (Open-Sora, one network call per step) or "heun" (2nd order, two calls).
+    """
+
+    def __init__(self, num_timesteps: int = 1000, num_sampling_steps: int = 10, cfg_scale: float = 4.0,
+                 sample_method: str = "uniform", loc: float = 0.0, scale: float = 1.0,
+                 use_timestep_transform: bool = False, transform_scale: float = 1.0,
+                 use_discrete_timesteps: bool = False, solver: str = "euler"):
+        if sample_method not in SAMPLE_METHODS:
+            raise ConfigError(f"unknown rflow sample_method '{sample_method}'; choose one of {SAMPLE_METHODS}")
+        if solver not in SOLVERS:
+            raise ConfigError(f"unknown rflow solver '{solver}'; choose one of {SOLVERS}")
+        self.num_timesteps = num_timesteps
+        self.num_sampling_steps = num_sampling_steps
+        self.cfg_scale = cfg_scale
+        self.sample_method = sample_method
+        self.loc, self.scale = loc, scale
+        self.use_timestep_transform = use_timestep_transform
+        self.transform_scale = transform_scale
+        self.use_discrete_timesteps = use_discrete_timesteps
+        self.solver = solver
+
+    ##################################################################################
+    #                                   Training                                     #
+    ##################################################################################
+
+    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x_t = (1 - t/T) x0 + (t/T) noise, for x0, noise (N, ...) and t (N,)."""
+        keep = 1 - t.float() / self.num_timesteps  # (N,), 1 at data, 0 at noise
+        keep = keep.view(-1, *([1] * (x0.ndim - 1)))  # (N, 1, ...)
+        return keep * x0 + (1 - keep) * noise
+
+    def sample_t(self, n: int, device=None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Training timesteps (n,) in [0, num_timesteps], before any time shift."""
+        if self.use_discrete_timesteps:
+            return torch.randint(0, self.num_timesteps, (n,), device=device, generator=generator)
+        if self.sample_method == "uniform":
+            return torch.rand(n, device=device, generator=generator) * self.num_timesteps
+        normal = torch.randn(n, device=device, generator=generator) * self.scale + self.loc
+        return torch.sigmoid(normal) * self.num_timesteps  # logit-normal
+
+    def training_losses(self, model, x0: torch.Tensor, model_kwargs: dict, t: Optional[torch.Tensor] = None,
+                        noise: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None) -> dict:
+        """Velocity regression loss, ``{"loss": (N,)}``.
+
+        x0 (N, C, T, H, W) clean latents; model_kwargs holds ``y`` (and the video size for the time
+        shift). An explicit t (N,) is used as is; otherwise t is sampled and shifted when
+        ``use_timestep_transform``. mask (N, T) bool: frames where it is False stay clean (x0) and do
+        not count in the loss.
+        """
+        size, cond = split_model_kwargs(model_kwargs)
+        cond.pop("y_null", None)  # training is conditional; label dropout belongs to the network
+        if t is None:
+            t = self.sample_t(x0.shape[0], device=x0.device)
+            if self.use_timestep_transform:
+                t = self._shift(t, size, self.transform_scale)
+        if noise is None:
+            noise = torch.randn_like(x0)
+        x_t = self.add_noise(x0, noise, t)  # (N, C, T, H, W)
+        if mask is not None:
+            x_t = torch.where(mask[:, None, :, None, None], x_t, x0)
+        v_pred = latent_channels(model_output(model, x_t, t, cond), x0.shape[1])  # (N, C, T, H, W)
+        loss = mean_flat((v_pred - (x0 - noise)).pow(2), mask=mask)  # (N,)
+        return {"loss": loss}
+
+    def _shift(self, t: torch.Tensor, size: dict, scale: float = 1.0) -> torch.Tensor:
+        missing = [k for k in ("height", "width", "num_frames") if k not in size]
+        if missing:
+            raise ConfigError(f"use_timestep_transform needs the video size in model_kwargs: missing {missing}")
+        return timestep_transform(t, size["height"], size["width"], size["num_frames"], scale=scale,
+                                  num_timesteps=self.num_timesteps)
+
+    ##################################################################################
+    #                                   Sampling                                     #
+    ##################################################################################
+
+    def sampling_timesteps(self, n: int, num_steps: Optional[int] = None, size: Optional[dict] = None,
+                           device=None) -> list:
+        """The solver's timesteps: a list of num_steps (n,) float tensors from num_timesteps down.
+
+        ts_i = (1 - i / num_steps) * num_timesteps (rounded if discrete), shifted if
+        ``use_timestep_transform``; the solver's last step ends at t = 0.
+        """
+        num_steps = num_steps or self.num_sampling_steps
+        ts = [(1.0 - i / num_steps) * self.num_timesteps for i in range(num_steps)]
+        if self.use_discrete_timesteps:
+            ts = [float(round(t)) for t in ts]
+        ts = [torch.full((n,), t, dtype=torch.float32, device=device) for t in ts]
+        if self.use_timestep_transform:
+            ts = [self._shift(t, size or {}) for t in ts]
+        return ts
+
+    @torch.no_grad()
+    def sample(self, model, z: torch.Tensor, model_kwargs: dict, cfg_scale: Optional[float] = None,
+               num_steps: Optional[int] = None, progress: bool = True,
+               generator: Optional[torch.Generator] = None, solver: Optional[str] = None) -> torch.Tensor:
+        """Integrate noise z (N, C, T, H, W) to clean latents (N, C, T, H, W).
+
+        model_kwargs: ``y`` (N,), ``y_null`` (N,) when guided, and ``height``/``width``/``num_frames``
+        when ``use_timestep_transform``. The flow is deterministic given z: ``generator`` is accepted for
+        interface parity with :class:`IDDPM` and unused.
+        """
+        cfg_scale = self.cfg_scale if cfg_scale is None else cfg_scale
+        size, cond = split_model_kwargs(model_kwargs)
+        channels = z.shape[1]
+        timesteps = self.sampling_timesteps(z.shape[0], num_steps, size, device=z.device)
+
+        def velocity(x, t):
+            return latent_channels(model_output(model, x, t, cond, cfg_scale), channels)  # (N, C, T, H, W)
+
+        return integrate(velocity, z, timesteps, self.num_timesteps, solver or self.solver, progress)
+

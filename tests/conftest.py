@@ -1,0 +1,35 @@
+"""Shared test helpers: reference fixtures (copied from ../shared/fixtures) and small utilities."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_fixture(name: str):
+    """Return ``(state_dict, inputs, outputs, meta)`` of ``tests/fixtures/<name>.{safetensors,json}``.
+
+    state_dict tensors are upcast to float32 (they are stored as lossless float16).
+    """
+    tensors = load_file(FIXTURES / f"{name}.safetensors")
+    groups = {"state_dict.": {}, "input.": {}, "output.": {}}
+    for key, value in tensors.items():
+        for prefix, group in groups.items():
+            if key.startswith(prefix):
+                group[key[len(prefix):]] = value
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in groups["state_dict."].items()}
+    meta = json.loads((FIXTURES / f"{name}.json").read_text())
+    return sd, groups["input."], groups["output."], meta
+
+
+def fixture_atol(meta: dict, output_name: str) -> float:
+    """The fixture's recommended absolute tolerance for one output."""
+    return meta["tolerance"]["recommended"]["atol_per_output"][output_name]
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
