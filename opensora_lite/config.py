@@ -33,10 +33,10 @@ def load_config(path: str, overrides: Mapping[str, Any] | None = None) -> Config
         node: Any = cfg
         *parents, leaf = key.split(".")
         for part in parents:
-            if not isinstance(node, Mapping) or part not in node:
+            if not isinstance(node, (Mapping, Config)) or part not in node:
                 raise ConfigError(f"{path}: override '{key}': the config has no key '{part}'")
             node = node[part]
-        if not isinstance(node, Mapping) or leaf not in node:
+        if not isinstance(node, (Mapping, Config)) or leaf not in node:
             raise ConfigError(f"{path}: override '{key}': the config has no key '{leaf}'")
         node[leaf] = value
     return cfg

@@ -4,6 +4,7 @@ A config entry is ``dict(type="STDiT-S/2", depth=6, ...)``; :func:`build_module`
 registry and calls it with the remaining keys. Unknown types and unknown keys fail with a
 :class:`~opensora_lite.errors.ConfigError` that names them.
 """
+import importlib
 import inspect
 from typing import Any, Mapping
 
@@ -14,6 +15,15 @@ from .errors import ConfigError
 MODELS = Registry("model")
 SCHEDULERS = Registry("scheduler")
 DATASETS = Registry("dataset")
+
+
+# The packages whose modules register themselves; imported on the first build so configs can name them.
+_REGISTERING_PACKAGES = ("opensora_lite.models", "opensora_lite.schedulers", "opensora_lite.data")
+
+
+def _import_registering_packages() -> None:
+    for name in _REGISTERING_PACKAGES:
+        importlib.import_module(name)
 
 
 def _check_keys(builder, kwargs: Mapping[str, Any], type_name: str, where: str) -> None:
@@ -39,6 +49,7 @@ def build_module(cfg, registry: Registry, where: str = "", **overrides):
     if cfg is None or not isinstance(cfg, Mapping):
         return cfg
     where = f"{where}: " if where and not where.endswith(": ") else where
+    _import_registering_packages()
     kwargs = dict(cfg)
     kwargs.update(overrides)
     type_name = kwargs.pop("type", None)

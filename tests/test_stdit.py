@@ -108,6 +108,17 @@ def test_embedders_match_dit(dit, dit_model):
     torch.testing.assert_close(y_emb, out["y_emb"], atol=fixture_atol(meta, "y_emb"), rtol=RTOL)
 
 
+def test_timestep_frequencies_use_dits_float32_formula(dit):
+    # The fixture alone cannot pin the formula on every torch build: float32 exp differs by 1 ulp between
+    # torch 2.13 and the fixture's 2.14 (3 of 128 frequencies), which moves t_embedder_freq by 2.9e-5,
+    # while the 10000 ** (-i / half) variant moves it by 5.6e-5; both are under the 1e-4 fixture atol.
+    _, inp, _, _ = dit
+    half = 128
+    freqs = torch.exp(-math.log(10000) * torch.arange(start=0, end=half, dtype=torch.float32) / half)
+    args = inp["t"][:, None].float() * freqs[None]
+    assert torch.equal(TimestepEmbedder.timestep_embedding(inp["t"], 2 * half), torch.cat([args.cos(), args.sin()], -1))
+
+
 def test_float_timesteps_embed_like_integer_ones(dit, dit_model):
     _, inp, _, _ = dit
     with torch.no_grad():

@@ -11,7 +11,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from opensora_lite.data.shapes import DEFAULT_CRF, DEFAULT_FPS, FRAME_SIZE, NUM_FRAMES, make_shapes_dataset  # noqa: E402
+from opensora_lite.data.shapes import (  # noqa: E402
+    DEFAULT_CRF,
+    DEFAULT_FPS,
+    FRAME_SIZE,
+    NUM_FRAMES,
+    make_shapes_dataset,
+)
 from opensora_lite.errors import UserError  # noqa: E402
 
 

@@ -263,7 +263,9 @@ class VideoClipDataset(Dataset):
             except DataError as e:
                 self._bad[str(path)] = str(e)
         if not keep:
-            raise DataError(f"{self.source}: every one of the {len(self.paths)} video files is unreadable: {self._bad_summary()}")
+            raise DataError(
+                f"{self.source}: every one of the {len(self.paths)} video files is unreadable: {self._bad_summary()}"
+            )
         if self._bad:
             logger.warning(
                 "%s: dropped %d of %d video files that cannot be read: %s",
@@ -305,7 +307,9 @@ class LatentCacheDataset(Dataset):
                 keys = set(f.keys())
                 raw_meta = (f.metadata() or {}).get("meta", "{}")
                 if not {"latents", "labels"} <= keys:
-                    raise DataError(f"{self.cache_path}: a latent cache needs tensors 'latents' and 'labels', has {sorted(keys)}")
+                    raise DataError(
+                        f"{self.cache_path}: a latent cache needs tensors 'latents' and 'labels', has {sorted(keys)}"
+                    )
                 self.latents = f.get_tensor("latents")
                 self.labels = f.get_tensor("labels").long()
             self.meta = json.loads(raw_meta)
@@ -376,7 +380,8 @@ def build_latent_cache(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        save_file({"latents": latents.contiguous(), "labels": labels}, str(tmp), metadata={"meta": json.dumps(full_meta, sort_keys=True)})
+        tensors = {"latents": latents.contiguous(), "labels": labels}
+        save_file(tensors, str(tmp), metadata={"meta": json.dumps(full_meta, sort_keys=True)})
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -9,8 +9,9 @@ directions (right, left, down, up): 0 = circle-right ... 11 = triangle-up. The t
 apex up, with base width = height = 2r; every shape is centred on its bounding box, which spans
 ``[cx - r, cx + r] x [cy - r, cy + r]``.
 
-Frames are rasterised in numpy by supersampling (``SUPERSAMPLE`` x ``SUPERSAMPLE`` points per pixel), so
-sub-pixel positions move smoothly; a pixel's colour is the shape colour times its covered fraction.
+Frames are rasterised in numpy with the exact covered fraction of each pixel along x and ``SUPERSAMPLE``
+sub-rows along y, so sub-pixel positions move smoothly; a pixel's colour is the shape colour times its
+covered fraction.
 :func:`make_shapes_dataset` writes H.264 MP4 files plus ``train.csv`` / ``val.csv`` (path,label,shape,
 direction) and ``classes.json``, deterministically for a seed; they are read back by
 :class:`~opensora_lite.data.datasets.VideoClipDataset` like real data.
@@ -21,7 +22,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Tuple, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -41,7 +42,7 @@ FRAME_SIZE = 64
 RADIUS_RANGE = (8.0, 12.0)  # px, radius of the circle, half side of the square / triangle
 SPEED_RANGE = (1.5, 2.5)  # px per frame
 BORDER_MARGIN = 1.0  # px of black kept around the shape's box, so no frame edge pixel is ever covered
-SUPERSAMPLE = 4  # sample points per pixel side in the rasteriser
+SUPERSAMPLE = 32  # sub-rows per pixel row in the rasteriser (columns are covered exactly)
 DEFAULT_FPS = 8
 DEFAULT_CRF = 12  # x264 CRF: high enough quality that the codec keeps the shape edges
 
@@ -72,7 +73,7 @@ class ShapeClip:
     radius: float  # px
     speed: float  # px per frame
     color: Tuple[int, int, int]  # RGB, fully saturated
-    start: Tuple[float, float]  # (cx, cy) of frame 0, px, in continuous coords where pixel (i, j) spans [j, j+1) x [i, i+1)
+    start: Tuple[float, float]  # (cx, cy) in frame 0, px; pixel (row i, column j) spans [j, j+1) x [i, i+1)
     num_frames: int = NUM_FRAMES
     size: int = FRAME_SIZE
 
@@ -98,7 +99,9 @@ def _travel_limits(num_frames: int, size: int) -> None:
         )
 
 
-def sample_clip(rng: np.random.Generator, label: int, num_frames: int = NUM_FRAMES, size: int = FRAME_SIZE) -> ShapeClip:
+def sample_clip(
+    rng: np.random.Generator, label: int, num_frames: int = NUM_FRAMES, size: int = FRAME_SIZE
+) -> ShapeClip:
     """Draw the parameters of one clip of class ``label``.
 
     Radius and speed are uniform in their ranges; for long clips or small frames their upper bounds are
@@ -133,21 +136,35 @@ def sample_clip(rng: np.random.Generator, label: int, num_frames: int = NUM_FRAM
 #################################################################################
 
 
-def shape_coverage(shape: str, cx: float, cy: float, radius: float, size: int, supersample: int = SUPERSAMPLE) -> np.ndarray:
-    """Fraction of each pixel covered by the shape: float (size, size) in [0, 1]."""
-    offsets = (np.arange(size * supersample) + 0.5) / supersample  # sample point coordinates, px
-    x = offsets[None, :] - cx  # (1, S), relative to the centre
-    y = offsets[:, None] - cy  # (S, 1)
+def _half_width(shape: str, y: np.ndarray, radius: float) -> np.ndarray:
+    """Half width of the shape's horizontal cross-section at height ``y`` (relative to the centre); 0 outside."""
+    inside = np.abs(y) <= radius
     if shape == "circle":
-        inside = x**2 + y**2 <= radius**2
+        half = np.sqrt(np.clip(radius**2 - y**2, 0.0, None))
     elif shape == "square":
-        inside = (np.abs(x) <= radius) & (np.abs(y) <= radius)
-    elif shape == "triangle":  # apex (0, -r), base from (-r, r) to (r, r): half width grows (y + r) / 2
-        inside = (y >= -radius) & (y <= radius) & (np.abs(x) <= (y + radius) / 2)
+        half = np.full_like(y, radius)
+    elif shape == "triangle":  # apex (0, -r), base from (-r, r) to (r, r): the half width grows as (y + r) / 2
+        half = (y + radius) / 2
     else:
         raise UserError(f"unknown shape {shape!r}; one of {SHAPES}")
-    inside = np.broadcast_to(inside, (size * supersample, size * supersample))
-    return inside.reshape(size, supersample, size, supersample).mean(axis=(1, 3))  # (size, size)
+    return np.where(inside, half, 0.0)
+
+
+def shape_coverage(
+    shape: str, cx: float, cy: float, radius: float, size: int, supersample: int = SUPERSAMPLE
+) -> np.ndarray:
+    """Fraction of each pixel covered by the shape: float (size, size) in [0, 1].
+
+    Each pixel row is cut into ``supersample`` sub-rows; on a sub-row the shape is an interval
+    ``[cx - h, cx + h]`` whose overlap with every pixel column is exact. Horizontal positions are thus
+    rendered exactly and vertical ones to 1 / supersample px, so sub-pixel motion is smooth.
+    """
+    y = (np.arange(size * supersample) + 0.5) / supersample - cy  # (S,) sub-row centres, relative to the centre
+    half = _half_width(shape, y, radius)[:, None]  # (S, 1)
+    left_edges = np.arange(size, dtype=np.float64)[None, :]  # (1, W) pixel column j spans [j, j + 1)
+    overlap = np.minimum(cx + half, left_edges + 1) - np.maximum(cx - half, left_edges)  # (S, W)
+    overlap = np.clip(overlap, 0.0, 1.0)
+    return overlap.reshape(size, supersample, size).mean(axis=1)  # (H, W)
 
 
 def render_clip(clip: ShapeClip, supersample: int = SUPERSAMPLE) -> np.ndarray:
@@ -205,7 +222,9 @@ def make_shapes_dataset(
     """
     out = Path(out_dir)
     if clips_per_class < 1 or val_clips_per_class < 0:
-        raise UserError(f"clips_per_class must be >= 1 and val_clips_per_class >= 0, got {clips_per_class}, {val_clips_per_class}")
+        raise UserError(
+            f"clips_per_class must be >= 1 and val_clips_per_class >= 0, got {clips_per_class}, {val_clips_per_class}"
+        )
     _travel_limits(num_frames, size)
     existing = [p for p in _dataset_outputs(out) if p.exists()]
     if existing and not overwrite:

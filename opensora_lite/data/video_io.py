@@ -202,6 +202,15 @@ def _decord_reader(path: Path):
         raise DataError(f"{path}: not a readable video ({type(e).__name__}: {str(e)[:200]})") from e
 
 
+def _rgb_rows(frames: np.ndarray) -> np.ndarray:
+    """(..., H, W, C) decord output whose rows hold W*C bytes of which the first W*3 are RGB -> (..., H, W, 3)."""
+    if frames.shape[-1] == 3:
+        return frames
+    height, width = frames.shape[-3:-1]
+    rows = frames.reshape(*frames.shape[:-3], height, -1)[..., : width * 3]  # drop the row padding
+    return np.ascontiguousarray(rows).reshape(*frames.shape[:-3], height, width, 3)
+
+
 def resize_crop(frames: np.ndarray, size: Optional[Tuple[int, int]]) -> torch.Tensor:
     """uint8 ``(T, H, W, 3)`` -> float ``(3, T, h, w)`` in ``[-1, 1]``.
 
@@ -244,6 +253,8 @@ def read_video_frames(
             decoded = _decode_av(path, wanted, total, container, stream)
         finally:
             container.close()
+        if len({frame.shape for frame in decoded.values()}) > 1:
+            raise DataError(f"{path}: the frame size changes inside the video")
         return np.stack([decoded[i] for i in indices])  # (T, H, W, 3)
     reader = _decord_reader(path)
     try:
@@ -251,9 +262,14 @@ def read_video_frames(
         indices = sample_frame_indices(total, num_frames, frame_interval, start, short_policy, generator, path)
         wanted = sorted(set(indices))
         try:
-            batch = reader.get_batch(wanted).asnumpy()  # (K, H, W, 3) uint8, seeks to the wanted frames
-        except Exception as e:
-            raise DataError(f"{path}: corrupt or truncated video ({type(e).__name__}: {str(e)[:200]})") from e
+            batch = _rgb_rows(reader.get_batch(wanted).asnumpy())  # (K, H, W, 3) uint8, seeks to the wanted frames
+        except Exception:
+            # decord 0.6 returns row-padded frames for some widths (e.g. 48: "(H, W, 4)") and then its
+            # get_batch fails its own size check; frames read one by one can be unpadded
+            try:
+                batch = np.stack([_rgb_rows(reader[i].asnumpy()) for i in wanted])
+            except Exception as e:
+                raise DataError(f"{path}: corrupt or truncated video ({type(e).__name__}: {str(e)[:200]})") from e
     finally:
         del reader
     if batch.ndim != 4 or batch.shape[0] != len(wanted) or batch.shape[-1] != 3:

@@ -54,11 +54,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
-    os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else DEFAULT_FILE_MODE)  # mkstemp makes 0600
     try:
         yield tmp
         with open(tmp, "rb+") as f:  # flush what the writer wrote to disk before it becomes visible
             os.fsync(f.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else DEFAULT_FILE_MODE)  # mkstemp gave 0600
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -366,5 +366,6 @@ def _config_hint(source, model: torch.nn.Module) -> str:
     if not stored:
         return ""
     ours = json.loads(json.dumps(dict(model.config)))
-    diffs = [f"{k}={stored.get(k)!r} vs {ours.get(k)!r}" for k in sorted(set(stored) | set(ours)) if stored.get(k) != ours.get(k)]
+    keys = sorted(set(stored) | set(ours))
+    diffs = [f"{k}={stored.get(k)!r} vs {ours.get(k)!r}" for k in keys if stored.get(k) != ours.get(k)]
     return f" (checkpoint config vs model config: {', '.join(diffs)})" if diffs else ""

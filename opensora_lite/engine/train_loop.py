@@ -184,6 +184,9 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
                         persistent_workers=s["num_workers"] > 0)
     raw_model = model.unwrap()
     label_dropout = raw_model.config["class_dropout_prob"]
+    # The pixel size of the clips, read by the rectified-flow time shift (when it is on).
+    video_size = dict(num_frames=cfg.get("num_frames", 1), height=cfg.get("image_size", (256, 256))[0],
+                      width=cfg.get("image_size", (256, 256))[1])
     autocast = torch.autocast(info.device.type, dtype=torch.bfloat16,
                               enabled=s["precision"] == "bf16" and s["plugin"] == "ddp")
     rows = slice(info.rank * local_batch, (info.rank + 1) * local_batch)
@@ -198,7 +201,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
         # Randomness of this step, drawn for the whole global batch, this rank keeping its rows.
         gen = torch.Generator().manual_seed(s["seed"] * 1_000_003 + step)
         drop = (torch.rand(global_batch, generator=gen) < label_dropout)[rows].to(info.device)
-        t = scheduler.sample_timesteps(global_batch, generator=gen)[rows].to(info.device)
+        t = scheduler.sample_timesteps(global_batch, video_size, generator=gen)[rows].to(info.device)
         noise = torch.randn((global_batch, *x0.shape[1:]), generator=gen)[rows].to(info.device)
         with autocast:  # label dropout for classifier-free guidance: dropped rows get the null class
             loss = scheduler.training_losses(model, x0, dict(y=y, force_drop_ids=drop), t=t, noise=noise)["loss"].mean()

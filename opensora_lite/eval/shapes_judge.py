@@ -18,8 +18,7 @@ triangle   0.5                        2 sqrt(2) / 5 = 0.566 (mass low: apex up)
 Width is the widest row and height the tallest column of the soft coverage mask; a triangle with its
 apex down has offset -0.566 and is rejected.
 """
-from collections import deque
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -36,7 +35,7 @@ RELATIVE_THRESHOLD = 0.5  # ... and half the frame's peak brightness (a half-cov
 NOISE_FLOOR = 16  # uint8: darker pixels count as background in the soft coverage (codec ringing)
 SOFT_BORDER = 2  # px around the binary mask included in the soft coverage window
 MIN_AREA, MAX_AREA = 60, 900  # px: the shapes cover 128 (triangle r=8) to 576 (square r=12)
-MIN_MAIN_BLOB = 0.9  # the largest 4-connected blob must hold this fraction of the foreground
+MIN_MAIN_BLOB = 0.9  # the blob around the brightest pixel must hold this fraction of the foreground
 MIN_VALID_FRAMES = 0.75  # fraction of frames that must show one plausible blob
 MIN_SPEED = 0.5  # px/frame: slower is "static" (the benchmark moves 1.5-2.5)
 MIN_DOMINANCE = 3.0  # |main axis speed| / |other axis speed| for a clean direction
@@ -44,27 +43,20 @@ MAX_TRACK_RESIDUAL = 1.5  # px, RMS distance of centroids from a constant-veloci
 MIN_SHAPE_AGREEMENT = 0.75  # fraction of valid frames whose own shape vote agrees with the clip's
 
 
-def _largest_blob_fraction(mask: np.ndarray) -> float:
-    """Fraction of ``mask``'s pixels in its largest 4-connected component (plain BFS; masks are small)."""
-    remaining = mask.copy()
-    total, best = int(mask.sum()), 0
-    height, width = mask.shape
-    for y0, x0 in zip(*np.nonzero(mask)):
-        if not remaining[y0, x0]:
-            continue
-        remaining[y0, x0] = False
-        queue, size = deque([(y0, x0)]), 0
-        while queue:
-            y, x = queue.popleft()
-            size += 1
-            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
-                if 0 <= ny < height and 0 <= nx < width and remaining[ny, nx]:
-                    remaining[ny, nx] = False
-                    queue.append((ny, nx))
-        best = max(best, size)
-        if best * 2 > total:  # no other blob can be larger
-            break
-    return best / total if total else 0.0
+def _main_blob_fraction(mask: np.ndarray, seed: tuple) -> float:
+    """Fraction of ``mask``'s pixels 4-connected to pixel ``seed`` (flood fill by repeated dilation)."""
+    blob = np.zeros_like(mask)
+    blob[seed] = True
+    while True:
+        grown = blob.copy()
+        grown[1:] |= blob[:-1]
+        grown[:-1] |= blob[1:]
+        grown[:, 1:] |= blob[:, :-1]
+        grown[:, :-1] |= blob[:, 1:]
+        grown &= mask
+        if np.array_equal(grown, blob):
+            return blob.sum() / mask.sum()
+        blob = grown
 
 
 def _frame_features(frame: np.ndarray) -> Optional[dict]:
@@ -80,7 +72,8 @@ def _frame_features(frame: np.ndarray) -> Optional[dict]:
         return None
     mask = value > max(MIN_BRIGHTNESS, RELATIVE_THRESHOLD * peak)  # (H, W) bool
     area = int(mask.sum())
-    if not MIN_AREA <= area <= MAX_AREA or _largest_blob_fraction(mask) < MIN_MAIN_BLOB:
+    brightest = np.unravel_index(np.argmax(value), value.shape)
+    if not MIN_AREA <= area <= MAX_AREA or _main_blob_fraction(mask, brightest) < MIN_MAIN_BLOB:
         return None
     ys, xs = np.nonzero(mask)
     top, left = max(ys.min() - SOFT_BORDER, 0), max(xs.min() - SOFT_BORDER, 0)
@@ -102,7 +95,7 @@ def _frame_features(frame: np.ndarray) -> Optional[dict]:
     )
 
 
-def _nearest_shape(fill: float, offset: float) -> (Optional[str], float):
+def _nearest_shape(fill: float, offset: float) -> Tuple[Optional[str], float]:
     """The prototype closest to (fill, offset), or None if none is within MAX_PROTOTYPE_DISTANCE."""
     distances = {s: float(np.hypot(fill - f, offset - o)) for s, (f, o) in SHAPE_PROTOTYPES.items()}
     shape = min(distances, key=distances.get)

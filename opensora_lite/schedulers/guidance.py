@@ -66,7 +66,8 @@ def latent_channels(out: torch.Tensor, channels: int) -> torch.Tensor:
 def mean_flat(x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Mean over all dimensions but the batch: (N, ...) -> (N,).
 
-    With a frame mask (N, T) (x is (N, C, T, H, W)) only frames where the mask is True count.
+    With a frame mask (N, T) (x is (N, C, T, H, W)) only frames where the mask is True count
+    (Open-Sora's masked mean_flat).
     """
     if mask is None:
         return x.mean(dim=tuple(range(1, x.ndim)))
@@ -75,4 +76,4 @@ def mean_flat(x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Ten
                          f"(N, C, T, H, W), got mask {tuple(mask.shape)} and x {tuple(x.shape)}")
     per_frame = x.transpose(1, 2).flatten(2)  # (N, T, C*H*W)
     total = (per_frame * mask[:, :, None]).flatten(1).sum(dim=1)  # (N,)
-    return total / (mask.sum(dim=1) * per_frame.shape[-1])
+    return total / (mask.sum(dim=1).clamp(min=1) * per_frame.shape[-1])  # an all-False row gives 0, not NaN

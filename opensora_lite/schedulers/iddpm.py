@@ -39,7 +39,7 @@ def make_betas(noise_schedule: str, steps: int) -> torch.Tensor:
         return torch.linspace(scale * LINEAR_BETA_START, scale * LINEAR_BETA_END, steps, dtype=torch.float64)
     if noise_schedule == "squaredcos_cap_v2":
         i = torch.arange(steps + 1, dtype=torch.float64) / steps
-        abar = torch.cos((i + 0.008) / 1.008 * math.pi / 2) ** 2  # (steps + 1,)
+        abar = torch.cos((i + 0.008) / 1.008 * math.pi / 2) ** 2  # (steps + 1,), offset 0.008 (IDDPM)
         return (1 - abar[1:] / abar[:-1]).clamp(max=0.999)
     raise ConfigError(f"unknown noise_schedule '{noise_schedule}'; choose 'linear' or 'squaredcos_cap_v2'")
 
@@ -228,7 +228,8 @@ class IDDPM:
         if self.predict_xstart:
             pred_xstart = out
         else:  # x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar)
-            pred_xstart = s.at(s.sqrt_recip_alphas_cumprod, t, nd) * x - s.at(s.sqrt_recipm1_alphas_cumprod, t, nd) * out
+            pred_xstart = (s.at(s.sqrt_recip_alphas_cumprod, t, nd) * x
+                           - s.at(s.sqrt_recipm1_alphas_cumprod, t, nd) * out)
         if clip_denoised:
             pred_xstart = pred_xstart.clamp(-1, 1)
         mean, _ = self.q_posterior(pred_xstart, x, t, s)
@@ -245,6 +246,11 @@ class IDDPM:
         nll = mean_flat(nll, mask) / math.log(2.0)
         return torch.where(t == 0, nll, kl)
 
+    def sample_timesteps(self, n: int, model_kwargs: Optional[dict] = None, device=None,
+                         generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Training chain indices (n,), uniform over the steps (model_kwargs: unused, for parity with rflow)."""
+        return torch.randint(0, self.schedule.num_steps, (n,), device=device, generator=generator)
+
     def training_losses(self, model, x0: torch.Tensor, model_kwargs: dict, t: Optional[torch.Tensor] = None,
                         noise: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None) -> dict:
         """Loss terms, each (N,): ``loss`` and, for the MSE losses, ``mse`` and ``vb``.
@@ -256,7 +262,7 @@ class IDDPM:
         _, cond = split_model_kwargs(model_kwargs)
         cond.pop("y_null", None)
         if t is None:
-            t = torch.randint(0, s.num_steps, (x0.shape[0],), device=x0.device)
+            t = self.sample_timesteps(x0.shape[0], device=x0.device)
         if noise is None:
             noise = torch.randn_like(x0)
         x_t = self.q_sample(x0, t, noise)  # (N, C, ...)
@@ -328,6 +334,8 @@ class IDDPM:
         method: "ddpm" (ancestral, learned variance) or "ddim" (``eta`` = 0 is deterministic).
         Noise comes from ``generator`` (or the global RNG), drawn as ``randn`` of z's shape once per
         step; ``noise_fn(step_index, shape)`` replaces it (step_index 0 = the first, noisiest step).
+        DDPM draws on every step, the last one included (then masked), as upstream does, so a seed
+        gives upstream's sample. DDIM draws only when eta != 0 (upstream also draws, unused, at eta 0).
         """
         out = None
         for out in self.sample_steps(model, z, model_kwargs, cfg_scale, num_steps, progress, generator, method,

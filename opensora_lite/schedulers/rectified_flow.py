@@ -112,6 +112,15 @@ class RectifiedFlow:
         normal = torch.randn(n, device=device, generator=generator) * self.scale + self.loc
         return torch.sigmoid(normal) * self.num_timesteps  # logit-normal
 
+    def sample_timesteps(self, n: int, model_kwargs: Optional[dict] = None, device=None,
+                         generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Training timesteps (n,) as ``training_losses`` draws them: sampled, then shifted when
+        ``use_timestep_transform`` (model_kwargs then holds the video size)."""
+        t = self.sample_t(n, device=device, generator=generator)
+        if self.use_timestep_transform:
+            t = self._shift(t, split_model_kwargs(model_kwargs)[0], self.transform_scale)
+        return t
+
     def training_losses(self, model, x0: torch.Tensor, model_kwargs: dict, t: Optional[torch.Tensor] = None,
                         noise: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None) -> dict:
         """Velocity regression loss, ``{"loss": (N,)}``.
@@ -121,12 +130,10 @@ class RectifiedFlow:
         ``use_timestep_transform``. mask (N, T) bool: frames where it is False stay clean (x0) and do
         not count in the loss.
         """
-        size, cond = split_model_kwargs(model_kwargs)
+        _, cond = split_model_kwargs(model_kwargs)
         cond.pop("y_null", None)  # training is conditional; label dropout belongs to the network
         if t is None:
-            t = self.sample_t(x0.shape[0], device=x0.device)
-            if self.use_timestep_transform:
-                t = self._shift(t, size, self.transform_scale)
+            t = self.sample_timesteps(x0.shape[0], model_kwargs, device=x0.device)
         if noise is None:
             noise = torch.randn_like(x0)
         x_t = self.add_noise(x0, noise, t)  # (N, C, T, H, W)

@@ -48,7 +48,8 @@ class DiagonalGaussian:
         if other is None:
             terms = self.mean.pow(2) + self.var - 1.0 - self.logvar
         else:
-            terms = (self.mean - other.mean).pow(2) / other.var + self.var / other.var - 1.0 - self.logvar + other.logvar
+            terms = ((self.mean - other.mean).pow(2) / other.var + self.var / other.var - 1.0
+                     - self.logvar + other.logvar)
         return 0.5 * self._sum_over_non_batch(terms)
 
     def nll(self, sample: torch.Tensor) -> torch.Tensor:

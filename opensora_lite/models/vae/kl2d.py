@@ -3,12 +3,12 @@
 The network itself is diffusers' (never re-implemented here), held as ``self.module`` so Open-Sora
 pipeline checkpoints (``spatial_vae.module.*``) load as they are. Weights come from nowhere but local
 files: a diffusers folder, a single ``.safetensors`` file, or random initialisation from a config.
+diffusers is imported when a VAE is built, not when this module is (it takes seconds).
 """
 import os
 from typing import List, Mapping, Optional, Sequence
 
 import torch
-from diffusers import AutoencoderKL
 from einops import rearrange
 from safetensors.torch import load_file
 from torch import nn
@@ -38,7 +38,7 @@ OPEN_SORA_LATENT_SCALE = 0.18215
 OPEN_SORA_MICRO_BATCH_SIZE = 4
 
 
-def _diffusers_state_dict(path: str, model: AutoencoderKL) -> dict:
+def _diffusers_state_dict(path: str, model) -> dict:
     """Read a single-file VAE checkpoint, converting original (LDM) key names to diffusers' if needed."""
     try:
         state_dict = load_file(path)
@@ -51,7 +51,9 @@ def _diffusers_state_dict(path: str, model: AutoencoderKL) -> dict:
     return state_dict
 
 
-def _autoencoder_from_config(config: Optional[Mapping]) -> AutoencoderKL:
+def _autoencoder_from_config(config: Optional[Mapping]):
+    from diffusers import AutoencoderKL
+
     try:
         return AutoencoderKL(**dict(SDXL_VAE_CONFIG if config is None else config))
     except TypeError as err:  # an unknown key
@@ -59,8 +61,8 @@ def _autoencoder_from_config(config: Optional[Mapping]) -> AutoencoderKL:
 
 
 def build_autoencoder_kl(from_pretrained: Optional[str] = None, config: Optional[Mapping] = None,
-                         subfolder: Optional[str] = None) -> AutoencoderKL:
-    """An ``AutoencoderKL`` from a local diffusers folder, a local ``.safetensors`` file (architecture from
+                         subfolder: Optional[str] = None):
+    """A diffusers ``AutoencoderKL`` from a local diffusers folder, a local ``.safetensors`` file (architecture from
     ``config``, default SDXL), or, when ``from_pretrained`` is None, random weights from ``config``."""
     if from_pretrained is None:
         return _autoencoder_from_config(config)
@@ -73,6 +75,8 @@ def build_autoencoder_kl(from_pretrained: Optional[str] = None, config: Optional
         if config is not None:
             raise ConfigError("VideoAutoencoderKL: give either a diffusers folder (from_pretrained) or a config, "
                               "not both: the folder has its own config.json")
+        from diffusers import AutoencoderKL
+
         try:
             return AutoencoderKL.from_pretrained(path, subfolder=subfolder, local_files_only=True)
         except Exception as err:  # missing config.json / weights, bad files
@@ -145,7 +149,8 @@ class VideoAutoencoderKL(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Frames (N, C, T, H, W) from scaled latents z (N, latent_channels, T, h, w)."""
         if z.dim() != 5 or z.shape[1] != self.out_channels:
-            raise DataError(f"VideoAutoencoderKL.decode expects (N, {self.out_channels}, T, h, w), got {tuple(z.shape)}")
+            raise DataError(f"VideoAutoencoderKL.decode expects (N, {self.out_channels}, T, h, w), "
+                            f"got {tuple(z.shape)}")
         latents = rearrange(z, "n c t h w -> (n t) c h w")  # (N*T, 4, h, w)
         frames = [self.module.decode(batch / self.scaling_factor).sample for batch in self._micro_batches(latents)]
         return rearrange(torch.cat(frames), "(n t) c h w -> n c t h w", n=z.shape[0])  # (N, C, T, H, W)

@@ -50,7 +50,8 @@ class VideoAutoencoderPipeline(nn.Module):
             raise ConfigError(f"VideoAutoencoderPipeline: the 2-D VAE gives {self.spatial_vae.out_channels} latent "
                               f"channels but the temporal VAE takes {self.temporal_vae.in_channels}")
         if micro_frame_size is not None and micro_frame_size < 1:
-            raise ConfigError(f"VideoAutoencoderPipeline: micro_frame_size must be >= 1 or None, got {micro_frame_size}")
+            raise ConfigError(f"VideoAutoencoderPipeline: micro_frame_size must be >= 1 or None, "
+                              f"got {micro_frame_size}")
         self.micro_frame_size = micro_frame_size
         self.micro_z_frame_size = (None if micro_frame_size is None
                                    else self.temporal_vae.get_latent_size([micro_frame_size, None, None])[0])

@@ -1,0 +1,252 @@
+"""The moving-shapes benchmark (DESIGN.md section 6), its independent judge, and the eval metrics."""
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from opensora_lite.data.datasets import VideoClipDataset
+from opensora_lite.data.shapes import (
+    CLASS_NAMES,
+    NUM_CLASSES,
+    RADIUS_RANGE,
+    SPEED_RANGE,
+    class_id,
+    generate_clip,
+    make_shapes_dataset,
+    render_clip,
+    sample_clip,
+    shape_coverage,
+    split_class_id,
+)
+from opensora_lite.data.video_io import read_video_frames
+from opensora_lite.errors import UserError
+from opensora_lite.eval import frechet_distance, judge_accuracy, judge_clip, psnr, ssim
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import make_shapes  # noqa: E402  (tools/make_shapes.py)
+
+
+@pytest.fixture(scope="module")
+def shapes_dir(tmp_path_factory):
+    """A fresh benchmark: 3 training and 2 held-out clips per class (60 MP4 files)."""
+    out = tmp_path_factory.mktemp("shapes")
+    make_shapes_dataset(out, clips_per_class=3, val_clips_per_class=2, seed=11, progress=False)
+    return out
+
+
+#################################################################################
+#                                  Generation                                   #
+#################################################################################
+
+
+def test_class_ids_follow_the_spec():
+    assert NUM_CLASSES == 12 and class_id("circle", "right") == 0 and class_id("triangle", "up") == 11
+    assert CLASS_NAMES[0] == "circle-right" and CLASS_NAMES[5] == "square-left" and CLASS_NAMES[11] == "triangle-up"
+    assert all(class_id(*split_class_id(i)) == i for i in range(12))
+
+
+def test_clips_are_deterministic_for_a_seed():
+    a, params_a = generate_clip(seed=3, label=7, k=2)
+    b, params_b = generate_clip(seed=3, label=7, k=2)
+    c, _ = generate_clip(seed=4, label=7, k=2)
+    assert np.array_equal(a, b) and params_a == params_b
+    assert not np.array_equal(a, c)
+    assert a.shape == (16, 64, 64, 3) and a.dtype == np.uint8
+
+
+def test_rasteriser_areas_match_the_geometry():
+    r = 10.3
+    for shape, area in [("circle", np.pi * r**2), ("square", 4 * r**2), ("triangle", 2 * r**2)]:
+        coverage = shape_coverage(shape, 30.4, 31.7, r, 64)
+        assert abs(coverage.sum() - area) / area < 0.01, shape
+    tri = shape_coverage("triangle", 32.0, 32.0, 10.0, 64)
+    assert tri[24].sum() < tri[40].sum()  # apex up: narrow top row, wide bottom row
+
+
+@pytest.mark.parametrize("label", range(12))
+def test_clip_geometry_follows_the_spec(label):
+    rng = np.random.default_rng(label)
+    shape, direction = split_class_id(label)
+    dx, dy = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}[direction]
+    for _ in range(3):
+        clip = sample_clip(rng, label)
+        frames = render_clip(clip)  # (T, H, W, 3)
+        assert (clip.shape, clip.direction, clip.label) == (shape, direction, label)
+        assert RADIUS_RANGE[0] <= clip.radius <= RADIUS_RANGE[1] and SPEED_RANGE[0] <= clip.speed <= SPEED_RANGE[1]
+        assert max(clip.color) == 255 and min(clip.color) == 0  # HSV S = 1, V = 1
+        centres = clip.centers()
+        assert np.all(centres - clip.radius >= 0) and np.all(centres + clip.radius <= 64)
+        # fully inside in every frame: the frame border stays black and no coverage is lost to clipping
+        assert frames[:, [0, -1]].max() == 0 and frames[:, :, [0, -1]].max() == 0
+        coverage = frames.max(axis=-1).sum(axis=(1, 2)) / 255.0  # (T,) covered pixels per frame
+        area = {"circle": np.pi, "square": 4.0, "triangle": 2.0}[shape] * clip.radius**2
+        assert np.all(np.abs(coverage - area) / area < 0.03)
+        # straight line at constant speed: the intensity centroid moves by speed * direction every frame
+        weights = frames.max(axis=-1).astype(np.float64)
+        ys, xs = np.indices((64, 64))
+        cx = (weights * xs).sum(axis=(1, 2)) / weights.sum(axis=(1, 2))
+        cy = (weights * ys).sum(axis=(1, 2)) / weights.sum(axis=(1, 2))
+        assert np.allclose(np.diff(cx), dx * clip.speed, atol=0.03)
+        assert np.allclose(np.diff(cy), dy * clip.speed, atol=0.03)
+        # colour: the fully covered pixels are exactly the clip's colour
+        full = frames[0][frames[0].max(axis=-1) == 255]
+        assert len(full) > 0 and np.all(full == np.array(clip.color, dtype=np.uint8))
+
+
+def test_impossible_clip_length_is_a_user_error():
+    with pytest.raises(UserError, match="frames"):
+        sample_clip(np.random.default_rng(0), 0, num_frames=40, size=64)
+    clip = sample_clip(np.random.default_rng(0), 0, num_frames=24, size=64)  # fits with a capped speed
+    assert clip.speed * 23 + 2 * clip.radius <= 64
+
+
+#################################################################################
+#                                 Dataset files                                 #
+#################################################################################
+
+
+def test_dataset_files_csv_and_classes(shapes_dir):
+    assert json.loads((shapes_dir / "classes.json").read_text()) == {str(i): n for i, n in enumerate(CLASS_NAMES)}
+    for split, per_class in [("train", 3), ("val", 2)]:
+        rows = list(csv.DictReader(open(shapes_dir / f"{split}.csv")))
+        assert list(rows[0]) == ["path", "label", "shape", "direction"] and len(rows) == 12 * per_class
+        for row in rows:
+            assert int(row["label"]) == class_id(row["shape"], row["direction"])
+            assert (shapes_dir / row["path"]).is_file() and CLASS_NAMES[int(row["label"])] in row["path"]
+    # real H.264 files
+    import av
+
+    with av.open(str(shapes_dir / rows[0]["path"])) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert container.streams.video[0].frames == 16
+
+
+def test_dataset_is_deterministic_and_val_is_held_out(shapes_dir, tmp_path):
+    # clip k of a class depends only on (seed, split, class, k): a smaller dataset repeats the same files
+    make_shapes_dataset(tmp_path, clips_per_class=1, val_clips_per_class=1, seed=11, progress=False)
+    for name in ["train/07_square-up/00000.mp4", "val/11_triangle-up/00000.mp4"]:
+        assert (tmp_path / name).read_bytes() == (shapes_dir / name).read_bytes(), name
+    full_rows = list(csv.DictReader(open(shapes_dir / "train.csv")))
+    assert list(csv.DictReader(open(tmp_path / "train.csv"))) == full_rows[::3]
+    train = read_video_frames(shapes_dir / "train/07_square-up/00000.mp4", 16, start=0)
+    val = read_video_frames(shapes_dir / "val/07_square-up/00000.mp4", 16, start=0)
+    assert not np.array_equal(train, val)
+
+
+def test_folder_layout_gives_the_same_class_ids(shapes_dir):
+    dataset = VideoClipDataset(shapes_dir / "train", num_frames=2, size=64)
+    assert dataset.classes == [f"{i:02d}_{n}" for i, n in enumerate(CLASS_NAMES)]
+
+
+def test_existing_dataset_is_not_overwritten(tmp_path, capsys):
+    assert make_shapes.main(["--out", str(tmp_path), "--clips-per-class", "1", "--seed", "1"]) == 0
+    before = (tmp_path / "train.csv").read_bytes()
+    assert make_shapes.main(["--out", str(tmp_path), "--clips-per-class", "1", "--seed", "2"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "train.csv").read_bytes() == before
+    assert make_shapes.main(["--out", str(tmp_path), "--clips-per-class", "1", "--seed", "2", "--overwrite"]) == 0
+    assert (tmp_path / "train.csv").read_bytes() == before  # same rows (paths and labels) ...
+    now = read_video_frames(tmp_path / "train/00_circle-right/00000.mp4", 16, start=0).astype(int)
+    assert np.abs(now - generate_clip(2, 0, 0)[0]).mean() < 1.0  # ... but the seed-2 clips
+    assert np.abs(now - generate_clip(1, 0, 0)[0]).mean() > 3.0
+
+
+#################################################################################
+#                                    Judge                                      #
+#################################################################################
+
+
+def test_judge_is_accurate_on_clips_read_back_from_mp4(shapes_dir):
+    videos, labels = [], []
+    for split in ("train", "val"):
+        dataset = VideoClipDataset(shapes_dir / f"{split}.csv", num_frames=16, size=(64, 64), start="center")
+        for i in range(len(dataset)):
+            item = dataset[i]
+            videos.append(item["video"])
+            labels.append(item["label"])
+    assert len(videos) == 60 and sorted(set(labels)) == list(range(12))
+    assert judge_accuracy(torch.stack(videos), labels) >= 0.98  # float (N, 3, T, H, W) in [-1, 1]
+    verdict = judge_clip(videos[0])
+    assert verdict["class_name"] == CLASS_NAMES[labels[0]] and verdict["speed"] > 1.4
+
+
+def test_judge_sees_wrong_labels_as_wrong(shapes_dir):
+    frames = read_video_frames(shapes_dir / "train/10_triangle-down/00001.mp4", 16, start=0)
+    assert judge_accuracy([frames], [10]) == 1.0
+    assert judge_accuracy([frames], [9]) == 0.0  # same shape, other direction
+    assert judge_accuracy([frames], [2]) == 0.0  # same direction, other shape
+
+
+def test_judge_rejects_garbage():
+    rng = np.random.default_rng(0)
+    clip, _ = generate_clip(0, 0, 0)
+    other, _ = generate_clip(0, 5, 1)
+    garbage = {
+        "noise": rng.integers(0, 256, (16, 64, 64, 3), dtype=np.uint8),
+        "sparse noise": ((rng.random((16, 64, 64, 3)) > 0.97) * 255).astype(np.uint8),
+        "black": np.zeros((16, 64, 64, 3), np.uint8),
+        "white": np.full((16, 64, 64, 3), 255, np.uint8),
+        "static": np.repeat(clip[:1], 16, axis=0),
+        "shuffled frames": clip[rng.permutation(16)],
+        "two shapes": np.maximum(clip, other),
+        "triangle upside down": generate_clip(0, 8, 0)[0][:, ::-1],
+    }
+    for name, video in garbage.items():
+        verdict = judge_clip(video)
+        assert verdict["class_id"] is None, name
+        assert judge_accuracy([video], [0]) == 0.0 and judge_accuracy([video], [8]) == 0.0
+    assert judge_clip(clip)["class_id"] == 0  # the same machinery accepts the clean clip
+    noise = torch.rand(6, 3, 16, 64, 64) * 2 - 1
+    assert judge_accuracy(noise, list(range(6))) == 0.0
+
+
+#################################################################################
+#                                    Metrics                                    #
+#################################################################################
+
+
+def test_psnr_per_clip():
+    a = torch.rand(2, 3, 4, 16, 16) * 0.8
+    b = a.clone()
+    b[0] += 0.1  # MSE 0.01 -> 20 dB
+    out = psnr(a, b)
+    assert out.shape == (2,) and abs(out[0].item() - 20.0) < 1e-3 and torch.isinf(out[1])
+    assert abs(psnr(a[0], b[0], data_range=2.0).item() - 26.0206) < 1e-3
+
+
+def test_ssim_per_clip_matches_torchmetrics_per_frame():
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    a = torch.rand(2, 3, 3, 24, 24)
+    b = (a + 0.1 * torch.randn_like(a)).clamp(0, 1)
+    out = ssim(a, b)
+    assert out.shape == (2,) and torch.all(out < 0.99)
+    frames = [structural_similarity_index_measure(a[1, :, t][None], b[1, :, t][None], data_range=1.0) for t in range(3)]
+    assert torch.allclose(out[1], torch.stack(frames).mean(), atol=1e-6)
+    assert torch.allclose(ssim(a[0], a[0]), torch.tensor(1.0))
+
+
+def test_frechet_distance_closed_forms():
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(500, 6)) @ rng.normal(size=(6, 6))
+    shift = np.array([1.0, -2.0, 0.5, 0.0, 0.0, 3.0])
+    assert frechet_distance(feats, feats) < 1e-8
+    # same covariance, shifted mean: the distance is |shift|^2
+    assert abs(frechet_distance(feats, feats + shift) - (shift**2).sum()) < 1e-6
+    # scaled by 2: covariance 4S, tr(S + 4S - 2 * 2S) = tr(S), plus the squared mean difference
+    cov = np.cov(feats, rowvar=False)
+    expected = np.trace(cov) + (feats.mean(0) ** 2).sum()
+    assert abs(frechet_distance(feats, 2 * feats) - expected) < 1e-6 * expected
+
+
+def test_frechet_distance_matches_scipy_sqrtm():
+    linalg = pytest.importorskip("scipy.linalg")
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(300, 5)), rng.normal(size=(200, 5)) @ rng.normal(size=(5, 5)) + 0.3
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - 2 * linalg.sqrtm(ca @ cb).real)
+    assert abs(frechet_distance(a, b) - expected) < 1e-8 * max(1.0, expected)

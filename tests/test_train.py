@@ -1,0 +1,114 @@
+"""Training: deterministic data order, loss going down, 1 vs 2 processes (DDP, ZeRO-2), kill and resume."""
+import signal
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from opensora_lite.data.sampler import GlobalBatchSampler
+from opensora_lite.engine.run_checkpoint import latest_checkpoint
+
+from train_helpers import losses, run_train, write_config, write_latent_cache
+
+
+##################################################################################
+#                               Data order                                       #
+##################################################################################
+
+def test_global_batches_do_not_depend_on_the_number_of_processes():
+    one = GlobalBatchSampler(10, 4, seed=3, num_steps=5)
+    two = [GlobalBatchSampler(10, 4, rank=r, world_size=2, seed=3, num_steps=5) for r in range(2)]
+    for step in range(5):
+        assert one.batch_indices(step) == two[0].batch_indices(step) + two[1].batch_indices(step)
+
+
+def test_every_sample_once_per_epoch_and_resume_continues_the_stream():
+    sampler = GlobalBatchSampler(12, 4, seed=0, num_steps=6)
+    batches = list(sampler)
+    assert sorted(sum(batches[:3], [])) == list(range(12))  # epoch 0
+    assert sorted(sum(batches[3:], [])) == list(range(12))  # epoch 1
+    assert batches[:3] != batches[3:]  # reshuffled
+    resumed = GlobalBatchSampler(12, 4, seed=0, start_step=4, num_steps=2)
+    assert list(resumed) == batches[4:]
+
+
+def test_a_dataset_smaller_than_the_batch_still_gives_batches():
+    batches = list(GlobalBatchSampler(3, 8, seed=0, num_steps=2))
+    assert len(batches) == 2 and all(len(b) == 8 for b in batches)
+
+
+def test_global_batch_must_split_over_processes():
+    with pytest.raises(ValueError, match="not divisible"):
+        GlobalBatchSampler(10, 5, world_size=2)
+
+
+##################################################################################
+#                                 Training                                       #
+##################################################################################
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return write_latent_cache(tmp_path_factory.mktemp("data") / "latents.safetensors")
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory, cache):
+    """One process, 6 steps, checkpoints every 2: the run the others must reproduce."""
+    tmp = tmp_path_factory.mktemp("ref")
+    config = write_config(tmp, tmp / "run", cache)
+    run_train(config)
+    return tmp / "run"
+
+
+def test_loss_goes_down(tmp_path, cache):
+    config = write_config(tmp_path, tmp_path / "run", cache, max_steps=40, lr=3e-3, ckpt_every=40, log_every=40)
+    run_train(config)
+    curve = losses(tmp_path / "run")
+    first, last = sum(curve[s] for s in range(1, 6)) / 5, sum(curve[s] for s in range(36, 41)) / 5
+    assert last < 0.6 * first, (first, last)
+
+
+def test_run_writes_complete_checkpoints_and_refuses_to_overwrite(tmp_path, reference_run):
+    ckpt = latest_checkpoint(reference_run)
+    assert ckpt.name == "step_00000006"
+    assert {p.name for p in ckpt.iterdir()} == {"model.safetensors", "ema.safetensors", "optimizer.safetensors",
+                                              "meta.json"}
+    result = run_train(reference_run / "config.py", check=False)
+    assert result.returncode == 2 and "--overwrite" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("plugin", ["ddp", "zero2"])
+def test_two_processes_match_one_process(tmp_path, cache, reference_run, plugin):
+    config = write_config(tmp_path, tmp_path / "run", cache, plugin=plugin)
+    run_train(config, nproc=2)
+    ref, got = losses(reference_run), losses(tmp_path / "run")
+    assert sorted(got) == sorted(ref) == list(range(1, 7))
+    for step in ref:
+        assert got[step] == pytest.approx(ref[step], abs=1e-5), (plugin, step)
+    final_ref = load_file(str(latest_checkpoint(reference_run) / "model.safetensors"))
+    final_got = load_file(str(latest_checkpoint(tmp_path / "run") / "model.safetensors"))
+    for key in final_ref:
+        torch.testing.assert_close(final_got[key], final_ref[key], atol=1e-5, rtol=1e-4)
+
+
+def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, cache, reference_run):
+    run_dir = tmp_path / "run"
+    config = write_config(tmp_path, run_dir, cache)
+    proc = run_train(config, stdout=None, stderr=None)
+    deadline = time.time() + 300
+    while latest_checkpoint(run_dir) is None and time.time() < deadline:  # wait for the first checkpoint
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = latest_checkpoint(run_dir)
+    assert killed_at is not None and killed_at.name != "step_00000006", "the run ended before it was killed"
+    run_train(config)  # the same command resumes from the newest complete checkpoint
+    assert latest_checkpoint(run_dir).name == "step_00000006"
+    for name in ("model", "ema", "optimizer"):
+        want = load_file(str(latest_checkpoint(reference_run) / f"{name}.safetensors"))
+        got = load_file(str(latest_checkpoint(run_dir) / f"{name}.safetensors"))
+        assert want.keys() == got.keys()
+        for key in want:
+            torch.testing.assert_close(got[key], want[key], atol=0, rtol=0)

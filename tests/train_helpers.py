@@ -1,0 +1,61 @@
+"""Tiny training setups shared by the training tests: a latent cache and a config written to disk."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_latent_cache(path: Path, n: int = 24, num_classes: int = 3, seed: int = 0) -> Path:
+    """Latents whose mean depends on the class, so a model can learn something in a few steps."""
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % num_classes
+    latents = torch.randn(n, 4, 2, 4, 4, generator=gen) * 0.5 + labels.view(-1, 1, 1, 1, 1).float() - 1
+    save_file({"latents": latents, "labels": labels}, str(path), metadata={"meta": json.dumps({})})
+    return path
+
+
+def write_config(tmp_path: Path, outputs: Path, cache: Path, **train) -> Path:
+    settings = dict(outputs=str(outputs), plugin="ddp", precision="fp32", seed=0, batch_size=8, max_steps=6,
+                    lr=1e-3, warmup_steps=2, grad_clip=1.0, ema_decay=0.9, ckpt_every=2, log_every=2)
+    settings.update(train)
+    text = f"""
+num_classes = 3
+model = dict(type="STDiT", input_size=(2, 4, 4), patch_size=(1, 2, 2), in_channels=4, hidden_size=32,
+             depth=1, num_heads=2, num_classes=num_classes, learn_sigma=False, class_dropout_prob=0.1)
+scheduler = dict(type="rflow", sample_method="logit-normal", num_sampling_steps=4, cfg_scale=2.0)
+dataset = dict(type="LatentCacheDataset", cache_path={str(cache)!r})
+train = {settings!r}
+"""
+    path = tmp_path / "tiny_train.py"
+    path.write_text(text)
+    return path
+
+
+def run_train(config: Path, *args, nproc: int = 1, check: bool = True, **popen):
+    """Run tools/train.py (under torchrun when nproc > 1); returns the CompletedProcess or Popen."""
+    cmd = [sys.executable, str(ROOT / "tools" / "train.py"), str(config), *args]
+    if nproc > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               str(ROOT / "tools" / "train.py"), str(config), *args]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    if popen:
+        return subprocess.Popen(cmd, env=env, **popen)
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"training failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def losses(run_dir: Path) -> dict:
+    """step -> loss from the run's loss log (the last record of a step wins, as after a resume)."""
+    out = {}
+    for line in (run_dir / "loss.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        out[record["step"]] = record["loss"]
+    return out
