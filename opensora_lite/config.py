@@ -19,8 +19,9 @@ def parse_value(text: str) -> Any:
 def load_config(path: str, overrides: Mapping[str, Any] | None = None) -> Config:
     """Load ``path`` and set each dotted key of ``overrides`` (``"model.depth": 4``).
 
-    An override must name a key that the config already has (a typo never passes silently);
-    raises :class:`ConfigError` naming the file and the key otherwise.
+    A top-level key and every parent of a dotted key must exist in the config; a new leaf inside an
+    existing dict is allowed (``model.depth`` for ``type="STDiT-S/2"``) because the builders reject
+    keys their constructors do not take. Raises :class:`ConfigError` naming the file and the key.
     """
     if not os.path.isfile(path):
         what = "is a directory" if os.path.isdir(path) else "does not exist"
@@ -36,7 +37,7 @@ def load_config(path: str, overrides: Mapping[str, Any] | None = None) -> Config
             if not isinstance(node, (Mapping, Config)) or part not in node:
                 raise ConfigError(f"{path}: override '{key}': the config has no key '{part}'")
             node = node[part]
-        if not isinstance(node, (Mapping, Config)) or leaf not in node:
+        if not isinstance(node, (Mapping, Config)) or (not parents and leaf not in node):
             raise ConfigError(f"{path}: override '{key}': the config has no key '{leaf}'")
         node[leaf] = value
     return cfg

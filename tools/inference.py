@@ -1,6 +1,7 @@
 """Generate videos of the requested classes with a trained (or random) STDiT + video VAE.
 
     python tools/inference.py configs/shapes/stdit_shapes.py --class 5 --frames 16
+    python tools/inference.py configs/stdit_256.py --random-init --model.depth 2   # config overrides
 
 Writes ``<save-dir>/<class>-<index>.mp4`` per sample and a PNG grid of all samples; existing files are
 never overwritten (new indices are used) unless --overwrite is given.
@@ -13,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from opensora_lite.cli import ArgumentParser, run_cli  # noqa: E402
-from opensora_lite.config import load_config  # noqa: E402
+from opensora_lite.config import load_config, parse_overrides  # noqa: E402
 from opensora_lite.errors import UserError  # noqa: E402
 
 DTYPES = ("fp32", "bf16")
@@ -38,7 +39,9 @@ def parse_args(argv):
     parser.add_argument("--random-init", action="store_true", help="run without weights (smoke runs, benchmarks)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files of the same names")
     parser.add_argument("--no-progress", action="store_true")
-    return parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    args.overrides = parse_overrides(rest)  # e.g. --model.depth 2 --image_size "(64, 64)"
+    return args
 
 
 def check_args(args) -> None:
@@ -80,7 +83,7 @@ def output_paths(save_dir: Path, stems, suffix: str, overwrite: bool) -> list[Pa
 
 def main(argv):
     args = parse_args(argv)
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.overrides)
     check_args(args)
     import torch
 
@@ -89,6 +92,9 @@ def main(argv):
 
     infer = dict(cfg.get("inference", {}))
     frames = args.frames if args.frames is not None else infer.get("num_frames", cfg.get("num_frames", 16))
+    fps = args.fps or infer.get("fps", 8)
+    if not isinstance(fps, (int, float)) or isinstance(fps, bool) or fps <= 0:
+        raise UserError(f"{args.config}: inference.fps must be a positive number, got {fps!r}")
     classes = [c for c in args.classes for _ in range(args.num_samples)]
     t0 = time.perf_counter()
     gen = build_generator(cfg, args.config, args.ckpt, args.vae_ckpt, args.random_init, args.device)
@@ -96,7 +102,6 @@ def main(argv):
     videos, timings = generate(gen, classes, frames, seed=args.seed, steps=args.steps, cfg_scale=args.cfg_scale,
                                dtype=dtype, progress=not args.no_progress)
     save_dir = Path(args.save_dir)
-    fps = args.fps or infer.get("fps", 8)
     paths = output_paths(save_dir, classes, ".mp4", args.overwrite)
     for video, path in zip(videos, paths):
         write_video(path, video, fps=fps, overwrite=args.overwrite)

@@ -18,11 +18,12 @@ from opensora_lite.data.shapes import (  # noqa: E402
     NUM_FRAMES,
     make_shapes_dataset,
 )
+from opensora_lite.cli import ArgumentParser  # noqa: E402
 from opensora_lite.errors import UserError  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="tools/make_shapes.py", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--clips-per-class", type=int, default=100, help="training clips per class (12 classes)")
     parser.add_argument("--val-clips-per-class", type=int, default=0, help="held-out clips per class (val.csv)")
@@ -32,12 +33,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--fps", type=float, default=DEFAULT_FPS)
     parser.add_argument("--crf", type=int, default=DEFAULT_CRF, help="x264 CRF (lower = better quality)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)  # a usage error is a UserError: one line, exit code 2
+    if args.frames < 1 or args.size < 1:
+        raise UserError(f"--frames and --size must be >= 1, got {args.frames} and {args.size}")
+    if not args.fps > 0:
+        raise UserError(f"--fps must be > 0, got {args.fps}")
+    if not 0 <= args.crf <= 51:
+        raise UserError(f"--crf must be in 0..51, got {args.crf}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UserError(f"--out {args.out} is a file, not a folder")
+    return args
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
     try:
+        args = parse_args(argv)
         written = make_shapes_dataset(
             args.out,
             clips_per_class=args.clips_per_class,

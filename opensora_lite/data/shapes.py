@@ -93,6 +93,9 @@ def _travel_limits(num_frames: int, size: int) -> None:
     room = size - 2 * RADIUS_RANGE[0] - 2 * BORDER_MARGIN
     if SPEED_RANGE[0] * (num_frames - 1) > room:
         longest = int(room // SPEED_RANGE[0]) + 1
+        if longest < 2:  # not even two frames fit: name the size that does
+            need = int(np.ceil(2 * RADIUS_RANGE[0] + 2 * BORDER_MARGIN + SPEED_RANGE[0] * max(num_frames - 1, 1)))
+            raise UserError(f"a {size}x{size} frame is too small for a moving shape; use a size of at least {need}")
         raise UserError(
             f"a {size}x{size} frame holds a moving shape for at most {longest} frames at "
             f"{SPEED_RANGE[0]} px/frame; use fewer frames or a larger size"

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..errors import CheckpointError, UserError
+from ..errors import CheckpointError, ConfigError, UserError
 from ..registry import MODELS, SCHEDULERS, build_module
 from .checkpoint import load_checkpoint
 
@@ -30,6 +30,9 @@ def _weights(path, what: str, key: str, where: str):
     if not path:
         raise CheckpointError(f"{where}: no {what} weights: set ckpt.{key} in the config or pass the path "
                               f"(or --random-init for a smoke run with random weights)")
+    if Path(path).is_dir():
+        raise CheckpointError(f"{what} weights {path} is a directory (expected by {where}: ckpt.{key}); "
+                              f"pass a .safetensors file")
     if not Path(path).is_file():
         raise CheckpointError(f"{what} weights not found: {path} (expected by {where}: ckpt.{key}); "
                               f"train them or pass the right path, or use --random-init")
@@ -38,6 +41,9 @@ def _weights(path, what: str, key: str, where: str):
 
 def build_generator(cfg, where: str, ckpt=None, vae_ckpt=None, random_init=False, device="cpu") -> Generator:
     """Build VAE, model and scheduler from ``cfg`` and load their weights (unless ``random_init``)."""
+    missing = [key for key in ("model", "vae", "scheduler") if cfg.get(key) is None]
+    if missing:
+        raise ConfigError(f"{where}: the config has no {', '.join(repr(k) for k in missing)} entry")
     paths = dict(cfg.get("ckpt", {}))
     model = build_module(cfg.model, MODELS, where=where)
     vae = build_module(cfg.vae, MODELS, where=where)
@@ -59,8 +65,15 @@ def latent_shape(gen: Generator, num_frames: int) -> tuple:
     """(C, T', H', W') of a clip of ``num_frames`` frames, or a UserError if it is not supported."""
     if not isinstance(num_frames, int) or num_frames < 1:
         raise UserError(f"--frames must be a positive integer, got {num_frames!r}")
-    t, h, w = gen.vae.get_latent_size([num_frames, *gen.image_size])
     pt, ph, pw = gen.model.patch_size
+    # The VAE's spatial downsampling (1 when it has none): H and W must be multiples of it times the patch.
+    _, fh, fw = getattr(getattr(gen.vae, "spatial_vae", gen.vae), "patch_size", (1, 1, 1))
+    height, width = gen.image_size if len(gen.image_size) == 2 else (0, 0)
+    if any(not isinstance(s, int) or s < 1 for s in (height, width)) or height % (fh * ph) or width % (fw * pw):
+        raise ConfigError(f"image_size {tuple(gen.image_size)} is not supported: height and width must be positive "
+                          f"multiples of {fh * ph} and {fw * pw} (VAE downsampling {fh}x{fw} times model patch "
+                          f"{ph}x{pw})")
+    t, h, w = gen.vae.get_latent_size([num_frames, height, width])
     if t % pt or h % ph or w % pw:
         raise UserError(f"{num_frames} frames give {t} latent frames, which the model's temporal patch "
                         f"{pt} does not divide; choose a frame count whose latent length is a multiple of {pt}")

@@ -83,7 +83,7 @@ def save_run_checkpoint(run_dir, step: int, tensors: dict, meta: dict, keep_last
         _fsync(tmp / META)
         _fsync(tmp)
         if final.exists():  # the same step written again (e.g. the last step after a resume)
-            shutil.rmtree(final)
+            _remove_checkpoint(final)
         os.rename(tmp, final)
         _fsync(final.parent)
     except BaseException:
@@ -91,8 +91,20 @@ def save_run_checkpoint(run_dir, step: int, tensors: dict, meta: dict, keep_last
         raise
     if keep_last > 0:
         for old in complete_checkpoints(run_dir)[:-keep_last]:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_checkpoint(old)
     return final
+
+
+def _remove_checkpoint(path: Path) -> None:
+    """Delete a checkpoint folder so that no kill leaves it half deleted yet looking complete.
+
+    It is first renamed (atomic) to a ``.tmp`` name, which resume ignores and removes; a plain rmtree
+    killed midway could leave ``meta.json`` next to missing weights.
+    """
+    trash = path.with_name(path.name + ".old" + TMP_SUFFIX)
+    shutil.rmtree(trash, ignore_errors=True)
+    os.rename(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def complete_checkpoints(run_dir) -> list[Path]:
@@ -115,15 +127,22 @@ def latest_checkpoint(run_dir) -> Path | None:
     return found[-1] if found else None
 
 
-def load_run_checkpoint(path) -> tuple[dict, dict]:
-    """Return ``({"model": sd, "ema": sd, ...}, meta)`` of a checkpoint folder."""
+def load_run_checkpoint(path, required=("model", "ema", "optimizer")) -> tuple[dict, dict]:
+    """Return ``({"model": sd, "ema": sd, ...}, meta)`` of a checkpoint folder holding ``required`` files."""
     path = Path(path)
+    if not (path / META).is_file() and (path / CKPT_DIR).is_dir():  # a run folder: its newest checkpoint
+        path = latest_checkpoint(path) or path
     if not (path / META).is_file():
         raise CheckpointError(f"{path} is not a complete training checkpoint (no {META}); "
                               f"pass a folder like <run>/{CKPT_DIR}/step_00000100 or the run folder")
+    tensors, file = {}, path / META
     try:
-        meta = json.loads((path / META).read_text())
-        tensors = {f.stem: load_file(str(f)) for f in sorted(path.glob("*.safetensors"))}
-    except Exception as err:
-        raise CheckpointError(f"cannot read training checkpoint {path}: {type(err).__name__}: {err}") from None
+        meta = json.loads(file.read_text())
+        for file in sorted(path.glob("*.safetensors")):
+            tensors[file.stem] = load_file(str(file))
+    except Exception as err:  # SafetensorError (truncated, corrupt, not safetensors), JSONDecodeError, OSError
+        raise CheckpointError(f"cannot read training checkpoint file {file}: {type(err).__name__}: {err}") from None
+    missing = [f"{name}.safetensors" for name in required if name not in tensors]
+    if missing or not isinstance(meta, dict) or "step" not in meta:
+        raise CheckpointError(f"training checkpoint {path} is incomplete: missing {missing or [META + ' step']}")
     return tensors, meta

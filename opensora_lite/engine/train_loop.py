@@ -23,16 +23,18 @@ from ..data.datasets import LatentCacheDataset, build_latent_cache
 from ..data.sampler import GlobalBatchSampler
 from ..errors import ConfigError, UserError
 from ..registry import DATASETS, MODELS, SCHEDULERS, build_module
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import all_reduce_mean, init_distributed, make_booster
 from .ema import EMA
-from .run_checkpoint import (flatten_optimizer_state, latest_checkpoint, load_run_checkpoint,
+from .run_checkpoint import (CKPT_DIR, flatten_optimizer_state, latest_checkpoint, load_run_checkpoint,
                              save_run_checkpoint, unflatten_optimizer_state)
 
 logger = logging.getLogger(__name__)
 
 RUN_INFO = "run.json"  # written when a run reaches max_steps
 LOSS_LOG = "loss.jsonl"
+RUN_MARKERS = ("config.py", RUN_INFO, LOSS_LOG, CKPT_DIR)  # what a run folder holds (any of them)
+EMA_EXPORT = "model_ema.safetensors"  # written at the end of a run
 
 TRAIN_DEFAULTS = dict(
     outputs="runs/default", plugin="ddp", precision="fp32", seed=0, batch_size=8, max_steps=1000,
@@ -52,12 +54,36 @@ def train_settings(cfg) -> dict:
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown} in 'train'; known: {', '.join(TRAIN_DEFAULTS)}")
     settings = dict(TRAIN_DEFAULTS, **given)
-    for key in ("batch_size", "max_steps", "ckpt_every", "log_every", "max_bad_steps"):
-        if not isinstance(settings[key], int) or settings[key] < 1:
-            raise ConfigError(f"train.{key} must be a positive integer, got {settings[key]!r}")
-    if not settings["lr"] > 0:
-        raise ConfigError(f"train.lr must be positive, got {settings['lr']!r}")
+    check_settings(settings, "train", positive_ints=("batch_size", "max_steps", "ckpt_every", "log_every",
+                                                     "max_bad_steps"),
+                   non_negative_ints=("seed", "warmup_steps", "keep_last", "num_workers"), positive=("lr",),
+                   non_negative=("weight_decay", "grad_clip"), fractions=("ema_decay",))
+    betas = settings["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(_is_number(b) and 0 <= b < 1 for b in betas):
+        raise ConfigError(f"train.betas must be two numbers in [0, 1), got {betas!r}")
+    if not isinstance(settings["outputs"], (str, Path)) or not str(settings["outputs"]):
+        raise ConfigError(f"train.outputs must be a folder path, got {settings['outputs']!r}")
     return settings
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_settings(settings: dict, section: str, positive_ints=(), non_negative_ints=(), positive=(),
+                   non_negative=(), fractions=()) -> None:
+    """Raise a ConfigError naming the first setting of ``section`` with a wrong type or out of range."""
+    rules = [
+        (positive_ints, lambda v: _is_number(v) and isinstance(v, int) and v >= 1, "a positive integer"),
+        (non_negative_ints, lambda v: _is_number(v) and isinstance(v, int) and v >= 0, "an integer >= 0"),
+        (positive, lambda v: _is_number(v) and v > 0, "a positive number"),
+        (non_negative, lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+        (fractions, lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ]
+    for keys, ok, what in rules:
+        for key in keys:
+            if not ok(settings[key]):
+                raise ConfigError(f"{section}.{key} must be {what}, got {settings[key]!r}")
 
 
 ##################################################################################
@@ -66,7 +92,14 @@ def train_settings(cfg) -> dict:
 
 def prepare_run_dir(run_dir: Path, overwrite: bool, resume) -> None:
     """Refuse to overwrite a finished run; ``overwrite`` wipes it, otherwise checkpoints are resumed."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise TrainingError(f"run folder {run_dir} is a file; choose another folder with --outputs")
     finished = (run_dir / RUN_INFO).is_file()
+    if overwrite and run_dir.is_dir() and any(run_dir.iterdir()) and not any(
+            (run_dir / name).exists() for name in RUN_MARKERS):
+        # --overwrite deletes the folder: never one that holds something else than a run (e.g. --outputs .)
+        raise TrainingError(f"--overwrite would delete {run_dir}, which is not empty and holds no run "
+                            f"({', '.join(RUN_MARKERS)}); choose another folder with --outputs")
     if overwrite:
         shutil.rmtree(run_dir, ignore_errors=True)
     elif finished and resume is None:
@@ -162,7 +195,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
             logger.info("resuming from %s (step %d)", ckpt_path, start_step)
     ema = EMA(model, s["ema_decay"])
     if ckpt is not None:
-        ema.load_state_dict(ckpt["ema"])
+        ema.load_state_dict(ckpt["ema"], meta["ema_updates"])
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"],
                                   betas=tuple(s["betas"]))
@@ -239,6 +272,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
             _save(run_dir, step, raw_model, ema, optimizer, lr_sched, s, info, skipped, sampler)
     bar.close()
     if info.is_main:
+        save_checkpoint(ema.model, run_dir / EMA_EXPORT)  # the weights to sample with, config included
         (run_dir / RUN_INFO).write_text(json.dumps(dict(finished=True, step=step, skipped_steps=skipped)))
     dist.barrier()
     return dict(step=step, skipped_steps=skipped, run_dir=str(run_dir), ema=ema.model)
@@ -254,7 +288,8 @@ def _save(run_dir, step, model, ema, optimizer, lr_sched, s, info, skipped, samp
     error = ""
     if info.is_main:
         opt_tensors, opt_info = flatten_optimizer_state(opt_state)
-        meta = dict(optimizer=opt_info, lr_scheduler=lr_sched.state_dict(), skipped_steps=skipped,
+        meta = dict(optimizer=opt_info, lr_scheduler=lr_sched.state_dict(), ema_updates=ema.num_updates,
+                    skipped_steps=skipped,
                     epoch=sampler.epoch_of(step), samples_seen=step * s["batch_size"],
                     world_size=info.world_size, seed=s["seed"])
         try:

@@ -28,7 +28,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .ema import EMA
 from .run_checkpoint import (flatten_optimizer_state, latest_checkpoint, load_run_checkpoint,
                              save_run_checkpoint, unflatten_optimizer_state)
-from .train_loop import RUN_INFO, prepare_run_dir
+from .train_loop import RUN_INFO, check_settings, prepare_run_dir
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +52,14 @@ def vae_train_settings(cfg) -> dict:
         raise ConfigError(f"vae_train.stage must be one of {STAGES}, got {s['stage']!r}")
     if s["recon_loss"] not in RECON_LOSSES:
         raise ConfigError(f"vae_train.recon_loss must be one of {tuple(RECON_LOSSES)}, got {s['recon_loss']!r}")
-    for key in ("batch_size", "frames_per_clip", "max_steps", "ckpt_every", "log_every"):
-        if not isinstance(s[key], int) or s[key] < 1:
-            raise ConfigError(f"vae_train.{key} must be a positive integer, got {s[key]!r}")
+    check_settings(s, "vae_train",
+                   positive_ints=("batch_size", "frames_per_clip", "max_steps", "ckpt_every", "log_every",
+                                  "calibrate_clips"),
+                   non_negative_ints=("seed", "warmup_steps", "keep_last", "sample_every", "num_workers"),
+                   positive=("lr",), fractions=("ema_decay",),
+                   non_negative=("weight_decay", "kl_weight", "latent_loss_weight", "pixel_loss_weight", "grad_clip"))
+    if not isinstance(s["outputs"], (str, Path)) or not str(s["outputs"]):
+        raise ConfigError(f"vae_train.outputs must be a folder path, got {s['outputs']!r}")
     return s
 
 
@@ -84,10 +89,13 @@ def loss_temporal(vae, video, s, gen) -> dict:
     z = posterior.sample(generator=gen)                                                # (N, C, T', h, w)
     x_z_rec = vae.temporal_vae.decode(z, num_frames=video.shape[2])                    # (N, C, T, h, w)
     latent = recon_loss(x_z_rec, x_z)
-    pixel = recon_loss(vae.spatial_vae.decode(x_z_rec), video)                         # (N, 3, T, H, W)
     kl = posterior.kl().mean() / z[0].numel()
-    loss = s["latent_loss_weight"] * latent + s["pixel_loss_weight"] * pixel + s["kl_weight"] * kl
-    return dict(loss=loss, latent=latent, recon=pixel, kl=kl)
+    terms = dict(latent=latent, kl=kl)
+    loss = s["latent_loss_weight"] * latent + s["kl_weight"] * kl
+    if s["pixel_loss_weight"] > 0:  # through the 2-D decoder: the costly part of a step
+        terms["recon"] = recon_loss(vae.spatial_vae.decode(x_z_rec), video)            # over (N, 3, T, H, W)
+        loss = loss + s["pixel_loss_weight"] * terms["recon"]
+    return dict(loss=loss, **terms)
 
 
 ##################################################################################
@@ -162,7 +170,7 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
     warmup = s["warmup_steps"]
     lr_sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: min(1.0, (i + 1) / warmup) if warmup else 1.0)
     if ckpt is not None:
-        ema.load_state_dict(ckpt["ema"])
+        ema.load_state_dict(ckpt["ema"], meta["ema_updates"])
         optimizer.load_state_dict(unflatten_optimizer_state(ckpt["optimizer"], meta["optimizer"]))
         lr_sched.load_state_dict(meta["lr_scheduler"])
 
@@ -200,7 +208,8 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
             opt_tensors, opt_info = flatten_optimizer_state(optimizer.state_dict())
             save_run_checkpoint(run_dir, step, dict(model=vae.state_dict(), ema=ema.state_dict(),
                                                     optimizer=opt_tensors),
-                                dict(optimizer=opt_info, lr_scheduler=lr_sched.state_dict()), s["keep_last"])
+                                dict(optimizer=opt_info, lr_scheduler=lr_sched.state_dict(),
+                                     ema_updates=ema.num_updates), s["keep_last"])
     bar.close()
 
     final = ema.model

@@ -83,6 +83,9 @@ class RectifiedFlow:
             raise ConfigError(f"unknown rflow sample_method '{sample_method}'; choose one of {SAMPLE_METHODS}")
         if solver not in SOLVERS:
             raise ConfigError(f"unknown rflow solver '{solver}'; choose one of {SOLVERS}")
+        if not (num_timesteps >= 1 and num_sampling_steps >= 1):
+            raise ConfigError(f"rflow num_timesteps and num_sampling_steps must be >= 1, got {num_timesteps} "
+                              f"and {num_sampling_steps}")
         self.num_timesteps = num_timesteps
         self.num_sampling_steps = num_sampling_steps
         self.cfg_scale = cfg_scale

@@ -146,8 +146,11 @@ class VideoAutoencoderKL(nn.Module):
             latents.append(z * self.scaling_factor)
         return rearrange(torch.cat(latents), "(n t) c h w -> n c t h w", n=x.shape[0])  # (N, 4, T, H/f, W/f)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Frames (N, C, T, H, W) from scaled latents z (N, latent_channels, T, h, w)."""
+    def decode(self, z: torch.Tensor, num_frames: Optional[int] = None) -> torch.Tensor:
+        """Frames (N, C, T, H, W) from scaled latents z (N, latent_channels, T, h, w).
+
+        ``num_frames`` is accepted for interface parity with the pipeline; here T frames come from T latents.
+        """
         if z.dim() != 5 or z.shape[1] != self.out_channels:
             raise DataError(f"VideoAutoencoderKL.decode expects (N, {self.out_channels}, T, h, w), "
                             f"got {tuple(z.shape)}")

@@ -1,0 +1,126 @@
+"""Speed vs quality of rectified-flow sampling on the shipped shapes model: judged accuracy per model evaluation.
+
+    python benchmarks/bench_sampling.py                 # Euler and Heun at several step counts
+    python benchmarks/bench_sampling.py --pab           # + attention broadcast (benchmarks/pab.py)
+    python benchmarks/bench_sampling.py --quick         # smoke run (random init if no weights)
+
+For every point, ``clips_per_class`` clips of every class are generated (the same seeds at every point:
+clip i starts from the noise of seed i) with ``opensora_lite.engine.generate.generate``, decoded by the
+shipped VAE, and judged by ``opensora_lite.eval.shapes_judge.judge_accuracy`` (a clip counts when the
+judge sees its class's shape moving its class's way). NFE = network evaluations per clip: Euler makes one
+per step, Heun two; classifier-free guidance batches the conditional and null rows into that one call.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+
+from benchmarks.common import ROOT, fmt_table, machine_info, save_json  # noqa: E402
+
+CONFIG = "configs/shapes/stdit_shapes.py"
+EULER_STEPS = [1, 2, 3, 4, 6, 8, 12, 16, 25, 50]
+HEUN_STEPS = [1, 2, 3, 4, 6, 8, 12]
+PAB_STEPS = [8, 12, 16, 25]
+PAB_EVERY = [2, 3]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="1 clip per class, 3 points")
+    p.add_argument("--clips-per-class", type=int, default=4)
+    p.add_argument("--euler", type=int, nargs="*", default=EULER_STEPS, help="Euler step counts")
+    p.add_argument("--heun", type=int, nargs="*", default=HEUN_STEPS, help="Heun step counts")
+    p.add_argument("--pab", action="store_true", help="add Euler with temporal-attention broadcast")
+    p.add_argument("--pab-steps", type=int, nargs="*", default=PAB_STEPS)
+    p.add_argument("--pab-every", type=int, nargs="*", default=PAB_EVERY)
+    p.add_argument("--pab-targets", nargs="+", default=["temporal"], choices=["temporal", "spatial"])
+    p.add_argument("--cfg-scale", type=float, help="default: the config's")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ckpt", help="model weights (default: the config's ckpt.model)")
+    p.add_argument("--random-init", action="store_true", help="smoke runs without weights (accuracy ~0)")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--out")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.clips_per_class, args.euler, args.heun = 1, [2, 4], [2]
+        args.pab_steps, args.pab_every = [4], [2]
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from opensora_lite.config import load_config
+    from opensora_lite.engine.generate import build_generator, generate
+    from opensora_lite.eval.shapes_judge import judge_clips
+
+    from benchmarks.pab import attention_broadcast
+
+    info = machine_info()
+    print(json.dumps(info))
+    cfg = load_config(str(ROOT / CONFIG))
+    random_init = args.random_init
+    weights = args.ckpt or cfg.ckpt.model
+    if not random_init and not ((ROOT / weights).is_file() and (ROOT / cfg.ckpt.vae).is_file()):
+        if not args.quick:
+            raise SystemExit(f"needs the shipped weights ({weights}, {cfg.ckpt.vae}); or pass --random-init")
+        random_init = True
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # the config's weight paths are relative to the repository
+    try:
+        gen = build_generator(cfg, CONFIG, ckpt=args.ckpt, random_init=random_init)
+    finally:
+        os.chdir(cwd)
+    frames = cfg.inference.num_frames
+    classes = [c for c in range(gen.num_classes) for _ in range(args.clips_per_class)]
+    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    default_solver = gen.scheduler.solver
+
+    points = [("euler", s, None) for s in args.euler] + [("heun", s, None) for s in args.heun]
+    if args.pab:
+        points += [("euler", s, k) for s in args.pab_steps for k in args.pab_every]
+    generate(gen, classes[: args.batch_size], frames, steps=2, dtype=dtype, progress=False)  # warm-up
+    rows = []
+    for solver, steps, every in points:
+        gen.scheduler.solver = solver
+        label = f"{solver}" + (f" + broadcast/{every} ({'+'.join(args.pab_targets)})" if every else "")
+        if every:
+            with attention_broadcast(gen.model, every=every, targets=args.pab_targets) as state:
+                videos, timings = generate(gen, classes, frames, seed=args.seed, steps=steps, cfg_scale=args.cfg_scale,
+                                           dtype=dtype, batch_size=args.batch_size, progress=False)
+            reuse = state["reused"] / max(1, state["reused"] + state["computed"])
+        else:
+            videos, timings = generate(gen, classes, frames, seed=args.seed, steps=steps, cfg_scale=args.cfg_scale,
+                                       dtype=dtype, batch_size=args.batch_size, progress=False)
+            reuse = 0.0
+        verdicts = judge_clips(videos)
+        correct = [v["class_id"] == c for v, c in zip(verdicts, classes)]
+        row = dict(solver=solver, broadcast_every=every, steps=steps, nfe=steps * (2 if solver == "heun" else 1),
+                   accuracy=sum(correct) / len(correct), clips=len(classes),
+                   rejected=sum(v["class_id"] is None for v in verdicts),
+                   sampling_s=timings["sampling"], sampling_s_per_clip=timings["sampling"] / len(classes),
+                   decoding_s=timings["decoding"], attention_reuse_fraction=reuse, label=label)
+        rows.append(row)
+        print(f"  {label:40s} steps {steps:3d} NFE {row['nfe']:3d}: accuracy {row['accuracy']:.3f} "
+              f"({row['rejected']} rejected), sampling {timings['sampling']:.2f} s")
+    gen.scheduler.solver = default_solver
+    header = ["sampler", "steps", "NFE", "judged accuracy", "rejected", "sampling s / clip"]
+    print(fmt_table(header, [[r["label"], r["steps"], r["nfe"], f"{r['accuracy']:.3f}", r["rejected"],
+                              r["sampling_s_per_clip"]] for r in rows]))
+    path = save_json("bench_sampling", dict(
+        machine=info, config=CONFIG, random_init=random_init, dtype=args.dtype,
+        cfg_scale=args.cfg_scale if args.cfg_scale is not None else gen.scheduler.cfg_scale,
+        clips_per_class=args.clips_per_class, frames=frames, results=rows, command="python " + " ".join(sys.argv)),
+        args.quick, args.out)
+    print("saved", path)
+
+
+if __name__ == "__main__":
+    main()

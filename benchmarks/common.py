@@ -1,0 +1,205 @@
+"""What every benchmark script shares: machine info, alternating timers, the GEMM peak, peak memory, JSON.
+
+Method (the machine is shared and noisy):
+
+* **Timing**: contenders run in ONE process, interleaved round by round (A B, then B A, ...), after
+  warm-up calls; we report the median (and best) of the rounds. Compare only figures of one run.
+* **Peak**: the matmul throughput of a large square GEMM (2n^3 FLOPs), measured in the same run, before
+  and after the contenders; the best is the "peak" that model FLOP utilisation (MFU) is divided by.
+* **Peak memory** (:func:`measure_in_child`): one fresh subprocess per point runs the call once; the kernel's
+  high-water mark of resident memory (``VmHWM``) is reset (``/proc/self/clear_refs``) just before the call
+  and read after it, so ``peak_mib`` is the process's peak RSS during the call and ``extra_mib`` that minus
+  the RSS before it (model, inputs and libraries are in the baseline; activations, gradients and
+  temporaries in the extra). The child runs with ``MALLOC_MMAP_THRESHOLD_=65536`` so glibc returns every
+  freed tensor to the OS (RSS then follows the live tensors instead of malloc's cache). Where
+  ``clear_refs`` is not writable it falls back to ``ru_maxrss`` of the child (peak since start).
+"""
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+GEMM_SIZE = 2048  # square GEMM of the peak measurement: big enough for MKL / oneDNN to reach steady state
+CHILD_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}  # every large buffer is its own mmap: RSS follows live memory
+
+#################################################################################
+#                                 Machine info                                  #
+#################################################################################
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cpu_flags() -> List[str]:
+    """The matmul-relevant ISA extensions the CPU reports (bf16 GEMM speed depends on them)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
+                return [f for f in wanted if f in flags]
+    except OSError:
+        pass
+    return []
+
+
+def machine_info() -> dict:
+    import importlib.metadata as md
+
+    def version(pkg):
+        try:
+            return md.version(pkg)
+        except md.PackageNotFoundError:
+            return None
+
+    return dict(
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        cpu_model=cpu_model(),
+        cpu_flags=cpu_flags(),
+        cores=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        diffusers=version("diffusers"),
+        python=platform.python_version(),
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        load_average_at_start=list(os.getloadavg()),
+        omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+    )
+
+
+def save_json(name: str, payload: dict, quick: bool = False, out: Optional[str] = None) -> Path:
+    """Write ``benchmarks/results/<name>.json`` (``<name>_quick.json`` for --quick runs) and return the path."""
+    path = Path(out) if out else RESULTS / f"{name}{'_quick' if quick else ''}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    return path
+
+
+#################################################################################
+#                                    Timing                                     #
+#################################################################################
+
+
+def time_call(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def summarize(times: List[float]) -> dict:
+    return dict(median_s=statistics.median(times), best_s=min(times), times_s=[round(t, 5) for t in times])
+
+
+def time_alternating(contenders: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
+                     log: Optional[Callable[[str], None]] = print) -> Dict[str, dict]:
+    """Time each contender ``repeats`` times, interleaved (A B, B A, A B, ...), after ``warmup`` calls each.
+
+    Returns ``{name: dict(median_s, best_s, times_s)}``.
+    """
+    names = list(contenders)
+    for _ in range(warmup):
+        for name in names:
+            contenders[name]()
+    times = {name: [] for name in names}
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            times[name].append(time_call(contenders[name]))
+        if log:
+            log("    round %d: %s" % (r + 1, "  ".join(f"{n} {times[n][-1]:.3f}s" for n in names)))
+    return {name: summarize(ts) for name, ts in times.items()}
+
+
+def gemm_flops_per_s(dtype: torch.dtype, n: int = GEMM_SIZE, repeats: int = 5) -> float:
+    """Best throughput (FLOP/s) of an n x n @ n x n matmul in ``dtype`` (bf16: a real bf16 GEMM)."""
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    torch.mm(a, b)  # warm-up (oneDNN / MKL kernel selection)
+    best = min(time_call(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * n**3 / best
+
+
+def measure_peaks(n: int = GEMM_SIZE, repeats: int = 5) -> dict:
+    return {"fp32": gemm_flops_per_s(torch.float32, n, repeats), "bf16": gemm_flops_per_s(torch.bfloat16, n, repeats)}
+
+
+#################################################################################
+#                                 Peak memory                                   #
+#################################################################################
+
+
+def _read_status_kib(field: str) -> Optional[int]:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark of this process (Linux >= 4.0); False where not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def run_with_peak_memory(fn: Callable[[], object]) -> dict:
+    """Run fn once; return its wall time and the process's peak RSS during the call (MiB), see module doc."""
+    import gc
+    import resource
+
+    gc.collect()
+    before = _read_status_kib("VmRSS")
+    exact = reset_peak_rss()
+    t0 = time.perf_counter()
+    fn()
+    seconds = time.perf_counter() - t0
+    peak = _read_status_kib("VmHWM") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return dict(seconds=seconds, rss_before_mib=before / 1024, peak_mib=peak / 1024,
+                extra_mib=(peak - before) / 1024, method="VmHWM reset" if exact else "ru_maxrss since start")
+
+
+def measure_in_child(script: str, child_args: List[str], timeout: Optional[float] = None) -> dict:
+    """Run ``python script --child <child_args>`` in a fresh process; it prints one JSON line, returned here."""
+    env = {**os.environ, **CHILD_ENV}
+    proc = subprocess.run([sys.executable, script, "--child", *child_args], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=str(ROOT))
+    if proc.returncode != 0:
+        return dict(error=(proc.stderr or proc.stdout)[-2000:])
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    return dict(error="no JSON from child: " + proc.stdout[-500:])
+
+
+def fmt_table(header: List[str], rows: List[list]) -> str:
+    """A GitHub-markdown table."""
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,94 @@
+"""tools/inference.py end to end: the shipped default model, determinism, names, the XL random-init path."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from opensora_lite.cli import run_cli
+from opensora_lite.data.video_io import read_video
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = str(ROOT / "configs" / "shapes" / "stdit_shapes.py")
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("inference", ROOT / "tools" / "inference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(tool, capsys, *argv):
+    code = run_cli(tool.main, [str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_shipped_model_writes_named_videos_and_a_grid(tool, capsys, tmp_path):
+    code, out, err = run(tool, capsys, SHAPES, "--class", 5, 7, "--frames", 16, "--steps", 3, "--seed", 1,
+                         "--save-dir", tmp_path, "--no-progress")
+    assert code == 0, err
+    assert (tmp_path / "5-0.mp4").is_file() and (tmp_path / "7-0.mp4").is_file()
+    assert (tmp_path / "grid-0.png").is_file()
+    assert f"{tmp_path / '5-0.mp4'}" in out and "2 video(s) of 16 frames" in out
+    video = read_video(tmp_path / "5-0.mp4", 16)
+    assert video.shape == (3, 16, 64, 64)
+
+
+def test_same_seed_same_video_and_existing_files_are_kept(tool, capsys, tmp_path):
+    args = (SHAPES, "--class", 3, "--frames", 16, "--steps", 2, "--seed", 7, "--save-dir", tmp_path, "--no-progress")
+    assert run(tool, capsys, *args)[0] == 0
+    first = (tmp_path / "3-0.mp4").read_bytes()
+    assert run(tool, capsys, *args)[0] == 0
+    assert (tmp_path / "3-0.mp4").read_bytes() == first  # untouched
+    assert (tmp_path / "3-1.mp4").read_bytes() == first  # a new name, the same video
+    assert (tmp_path / "grid-1.png").is_file()
+    assert run(tool, capsys, *args, "--overwrite")[0] == 0
+    assert not (tmp_path / "3-2.mp4").exists()
+
+
+def test_other_frame_counts_work(tool, capsys, tmp_path):
+    code, _, err = run(tool, capsys, SHAPES, "--class", 0, "--frames", 9, "--steps", 2, "--save-dir", tmp_path,
+                       "--no-progress")
+    assert code == 0, err
+    assert read_video(tmp_path / "0-0.mp4", 9).shape[1] == 9
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--class", "12"], "out of range"),
+    (["--class", "-1"], "out of range"),
+    (["--frames", "0"], "--frames must be a positive integer"),
+    (["--ckpt", "nowhere.safetensors"], "nowhere.safetensors"),
+    (["--num-samples", "0"], "--num-samples"),
+    (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
+])
+def test_bad_input_is_one_line_exit_2(tool, capsys, tmp_path, argv, message):
+    code, _, err = run(tool, capsys, SHAPES, "--steps", "1", "--save-dir", tmp_path, "--no-progress", *argv)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_mismatched_checkpoint_names_the_mismatch(tool, capsys, tmp_path):
+    from opensora_lite.engine.checkpoint import save_checkpoint
+    from opensora_lite.models import STDiT
+
+    other = tmp_path / "other.safetensors"
+    save_checkpoint(STDiT(input_size=(4, 8, 8), in_channels=4, hidden_size=64, depth=2, num_heads=4, num_classes=12,
+                          learn_sigma=False), other)
+    code, _, err = run(tool, capsys, SHAPES, "--ckpt", other, "--steps", "1", "--save-dir", tmp_path, "--no-progress")
+    assert code == 2 and "shape" in err and "spatial_blocks" in err
+
+
+def test_stdit_256_random_init_runs_end_to_end_at_reduced_size(tool, capsys, tmp_path):
+    code, out, err = run(
+        tool, capsys, str(ROOT / "configs" / "stdit_256.py"), "--random-init", "--frames", 16, "--steps", 2,
+        "--save-dir", tmp_path, "--no-progress", "--image_size", "(64, 64)", "--model.depth", 1,
+        "--model.hidden_size", 64, "--model.num_heads", 2,
+        "--vae.vae_2d.config.block_out_channels", "(16, 16, 16, 16)", "--vae.vae_2d.config.norm_num_groups", 8,
+        "--vae.vae_2d.config.layers_per_block", 1, "--vae.vae_temporal.filters", 8,
+        "--vae.vae_temporal.num_groups", 4, "--vae.vae_temporal.num_res_blocks", 1)
+    assert code == 0, err
+    assert (tmp_path / "0-0.mp4").is_file()
+    assert "RANDOM weights" in err or "RANDOM weights" in out
