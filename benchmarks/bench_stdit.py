@@ -14,7 +14,8 @@ temporal position table is sized to the clip (``video_length`` = latent frames).
 * FLOPs (model FLOPs, the same for both): 2 x (per-token matmul parameters) x tokens + attention
   (QK^T and AV: 4 L^2 D per sequence, spatial and temporal); x3 for a training step.
 * MFU: FLOP/s over the GEMM peak of the same dtype measured in this run (see benchmarks/common.py).
-* Peak memory: one subprocess per point (see common.measure_in_child).
+* Peak memory: one subprocess per point (see common.measure_in_child), after a warm-up call on a
+  1-frame clip (so one-time library loading is not counted).
 """
 import argparse
 import gc
@@ -53,7 +54,8 @@ def parse_args(argv=None):
     p.add_argument("--frames", type=int, default=4, help="latent frames")
     p.add_argument("--size", type=int, default=32, help="latent height = width")
     p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=5, help="timed rounds per contender")
+    p.add_argument("--repeats", type=int, default=5, help="timed rounds per contender (fp32)")
+    p.add_argument("--bf16-repeats", type=int, default=3, help="timed rounds per contender in bf16")
     p.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
     p.add_argument("--modes", nargs="+", default=["fwd", "train"], choices=["fwd", "train"])
     p.add_argument("--models", nargs="+", default=["stdit", "latte"],
@@ -62,6 +64,8 @@ def parse_args(argv=None):
     p.add_argument("--scaling-frames", type=int, nargs="*", default=[4, 8, 16, 32],
                    help="latent frame counts of the scaling table (empty: skip it)")
     p.add_argument("--scaling-dtype", default="fp32", choices=list(DTYPES))
+    p.add_argument("--scaling-models", nargs="+", default=["stdit", "latte"],
+                   help="contenders of the scaling table (stdit-ckpt: training only)")
     p.add_argument("--scaling-repeats", type=int, default=3)
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's, = cores)")
@@ -72,7 +76,7 @@ def parse_args(argv=None):
     p.add_argument("--dtype", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
-        args.hidden, args.depth, args.heads, args.size, args.repeats = 64, 2, 4, 16, 2
+        args.hidden, args.depth, args.heads, args.size, args.repeats, args.bf16_repeats = 64, 2, 4, 16, 2, 2
         args.scaling_frames = [2, 4] if args.scaling_frames else []
         args.scaling_repeats = 1
     return args
@@ -189,6 +193,7 @@ def child_main(args) -> None:
     """One peak-memory point in a fresh process: prints one JSON line."""
     torch.manual_seed(0)
     model = build(args.model, args, args.frames)
+    make_call(model, args.mode, DTYPES[args.dtype], *inputs(args, 1))()  # warm-up on 1 frame: lazy imports, kernels
     x, t, y = inputs(args, args.frames)
     call = make_call(model, args.mode, DTYPES[args.dtype], x, t, y)
     gc.collect()
@@ -224,7 +229,8 @@ def main(argv=None):
             print(f"== {mode} {dtype}")
             calls = {name: make_call(m, mode, DTYPES[dtype], x, t, y) for name, m in models.items()
                      if not (name == "stdit-ckpt" and mode == "fwd")}
-            timed = time_alternating(calls, args.repeats, warmup=2 if "stdit-compile" in calls else 1)
+            repeats = args.bf16_repeats if dtype == "bf16" else args.repeats
+            timed = time_alternating(calls, repeats, warmup=2 if "stdit-compile" in calls else 1)
             for name, r in timed.items():
                 results.append(dict(model=name, mode=mode, dtype=dtype, **r))
     peaks_after = measure_peaks()
@@ -247,16 +253,14 @@ def main(argv=None):
     print(table)
 
     scaling = []
-    scaling_models = [m for m in ("stdit", "latte") if m in args.models] or ["stdit", "latte"]
+    scaling_models = args.scaling_models
     for frames in args.scaling_frames:
         print(f"== scaling: {frames} latent frames ({args.scaling_dtype})")
         fx, ft, fy = inputs(args, frames)
-        built = {name: (models[name] if name == "stdit" and name in models else build(name, args, frames))
-                 for name in scaling_models}
-        if "latte" in models and frames == args.frames:
-            built["latte"] = models["latte"]
+        built = {name: build(name, args, frames) for name in scaling_models}
         for mode in args.modes:
-            calls = {name: make_call(m, mode, DTYPES[args.scaling_dtype], fx, ft, fy) for name, m in built.items()}
+            calls = {name: make_call(m, mode, DTYPES[args.scaling_dtype], fx, ft, fy) for name, m in built.items()
+                     if not (name == "stdit-ckpt" and mode == "fwd")}
             timed = time_alternating(calls, args.scaling_repeats)
             for name, r in timed.items():
                 row = dict(model=name, mode=mode, dtype=args.scaling_dtype, frames=frames,

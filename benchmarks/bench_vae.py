@@ -7,7 +7,7 @@
   clip (N = 1) of random frames in [-1, 1]; encode = ``vae.encode`` (posterior means), decode =
   ``vae.decode`` of the latents. fp32 and bf16 (``torch.autocast("cpu", torch.bfloat16)``) run
   interleaved in one process; frames/s = clip frames / median seconds. Peak memory: one subprocess per
-  point (see benchmarks/common.py).
+  point (see benchmarks/common.py), measured on the second call (the first, on 4 frames, warms up).
 * bf16 error: the shipped shapes VAE (``configs/shapes/stdit_shapes.py``'s ``vae`` with
   ``weights/shapes/vae.safetensors``) on held-out clips of ``data/shapes/val.csv`` (made by
   tools/make_shapes.py): PSNR of the bf16 decode against the fp32 decode of the same fp32 latents, and
@@ -91,6 +91,9 @@ def child_main(args):
     frames = args.frames[0]
     x = clip(frames, args.size)
     z = torch.randn(1, vae.out_channels, *vae.get_latent_size([frames, args.size, args.size]))
+    small = min(frames, 4)  # warm-up on a short clip: lazy imports, kernels, autocast weight casts
+    make_call(vae, args.op, DTYPES[args.dtype], x[:, :, :small],
+              torch.randn(1, vae.out_channels, *vae.get_latent_size([small, args.size, args.size])), small)()
     print(json.dumps(run_with_peak_memory(make_call(vae, args.op, DTYPES[args.dtype], x, z, frames))))
 
 

@@ -7,7 +7,12 @@ by side in one process, on the same parameters (their outputs agree to float rou
 import torch
 import torch.nn.functional as F
 
-from opensora_lite.models.layers import apply_rotary, get_2d_sincos_pos_embed, rotary_cos_sin
+from opensora_lite.models.layers import get_2d_sincos_pos_embed, rotary_cos_sin
+
+
+def apply_rotary(x, cos, sin):
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
 
 
 def _modulate(x, shift, scale):

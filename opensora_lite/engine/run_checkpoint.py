@@ -3,7 +3,8 @@
 A checkpoint is ``<run>/checkpoints/step_00000100/`` holding ``model.safetensors``, ``ema.safetensors``,
 ``optimizer.safetensors`` and ``meta.json`` (step, data position, LR-scheduler state, config). It is written
 into ``step_00000100.tmp/``, every file fsynced, and only then renamed: a crash (SIGKILL, full disk) at any
-moment leaves either the previous checkpoints or a ``.tmp`` folder that resume ignores and removes.
+moment leaves either the previous checkpoints or a ``.tmp`` folder that resume ignores and the next save
+removes. Checkpoints are deleted the same way round (renamed to ``.tmp``, then removed).
 """
 import json
 import logging
@@ -72,7 +73,7 @@ def save_run_checkpoint(run_dir, step: int, tensors: dict, meta: dict, keep_last
     """
     final = checkpoint_path(run_dir, step)
     tmp = final.with_name(final.name + TMP_SUFFIX)
-    shutil.rmtree(tmp, ignore_errors=True)
+    _remove_stale_tmp(final.parent)
     tmp.mkdir(parents=True)
     try:
         for name, state_dict in tensors.items():
@@ -107,18 +108,28 @@ def _remove_checkpoint(path: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def _remove_stale_tmp(root: Path) -> None:
+    """Delete the ``.tmp`` folders that interrupted writes or deletions left in ``root``.
+
+    Only the writer of a run calls this (from :func:`save_run_checkpoint`): a reader deleting them could
+    destroy a checkpoint being written by a live run.
+    """
+    if root.is_dir():
+        for path in root.glob("*" + TMP_SUFFIX):
+            logger.warning("removing incomplete checkpoint %s (a write was interrupted)", path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def complete_checkpoints(run_dir) -> list[Path]:
-    """Complete checkpoint folders of a run, oldest first; stale ``.tmp`` folders are removed."""
+    """Complete checkpoint folders of a run, oldest first; ``.tmp`` folders (incomplete) are ignored.
+
+    Read-only, so it is safe to call while the run is writing a checkpoint.
+    """
     root = Path(run_dir) / CKPT_DIR
     if not root.is_dir():
         return []
-    found = []
-    for path in root.iterdir():
-        if path.name.endswith(TMP_SUFFIX):
-            logger.warning("removing incomplete checkpoint %s (a write was interrupted)", path)
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.is_dir() and path.name.startswith("step_") and (path / META).is_file():
-            found.append(path)
+    found = [path for path in root.iterdir() if path.is_dir() and path.name.startswith("step_")
+             and not path.name.endswith(TMP_SUFFIX) and (path / META).is_file()]
     return sorted(found, key=lambda p: int(p.name[len("step_"):]))
 
 

@@ -36,7 +36,7 @@ STAGES = ("2d", "temporal", "both")
 RECON_LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss}
 VAE_TRAIN_DEFAULTS = dict(
     outputs="runs/vae", stage="2d", seed=0, batch_size=8, frames_per_clip=4, max_steps=2000, lr=1e-3,
-    weight_decay=0.0, warmup_steps=100, recon_loss="l1", kl_weight=1e-4, latent_loss_weight=1.0,
+    weight_decay=0.0, warmup_steps=100, recon_loss="l1", kl_weight=1e-6, latent_loss_weight=1.0,
     pixel_loss_weight=1.0, grad_clip=1.0, ema_decay=0.999, ckpt_every=500, keep_last=2, log_every=50,
     sample_every=500, num_workers=0, calibrate_clips=256,
 )

@@ -21,8 +21,8 @@ LAYER_NORM_EPS = 1e-6  # DiT's LayerNorm eps (no affine: adaLN supplies scale an
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """adaLN: ``x * (1 + scale) + shift``, with shift/scale already shaped to broadcast over x."""
-    return x * (1 + scale) + shift
+    """adaLN: ``x * (1 + scale) + shift``, with shift/scale already shaped to broadcast over x (one fused pass)."""
+    return torch.addcmul(shift, x, 1 + scale)
 
 
 #################################################################################
@@ -65,10 +65,15 @@ def rotary_cos_sin(length: int, head_dim: int, device=None) -> tuple[torch.Tenso
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate channel pairs (i, i + Dh/2) of x (..., L, Dh) by position-dependent angles (cos/sin: (L, Dh))."""
-    x1, x2 = x.chunk(2, dim=-1)  # each (..., L, Dh/2)
-    rotated = torch.cat([-x2, x1], dim=-1)  # (..., L, Dh)
-    return x * cos + rotated * sin  # (..., L, Dh)
+    """Rotate channel pairs (i, i + Dh/2) of x (..., Dh) by position-dependent angles.
+
+    cos/sin (..., Dh) broadcast against x (e.g. (L, Dh) for x (..., L, Dh)). Three passes over x:
+    ``x * cos + [x2, x1] * [-sin, sin]`` (the sign lives in the small table, not in a negated copy of x).
+    """
+    half = x.shape[-1] // 2
+    swapped = torch.cat([x[..., half:], x[..., :half]], dim=-1)  # (..., Dh): [x2, x1]
+    signed_sin = torch.cat([-sin[..., :half], sin[..., half:]], dim=-1)  # (..., Dh), small
+    return torch.addcmul(x * cos, swapped, signed_sin)  # (..., Dh)
 
 
 #################################################################################
@@ -170,7 +175,11 @@ class Attention(nn.Module):
     ``axis="space"``: tokens of one frame attend to each other (batch N*T, sequence S).
     ``axis="time"``: each patch position attends across frames (batch N*S, sequence T); pass the rotary
     tables so that frame order is known (positions live on q/k only, never in the residual stream).
-    The residual stream is never rearranged: only q/k/v are gathered for the attention kernel.
+
+    The residual stream is never rearranged. For ``time`` the qkv projection reads the (N, S, T, D)
+    transposed view (the one gather of the block: D channels, where gathering q/k/v would move 3D),
+    and the output is returned as a transposed view that the caller's residual update reads in place.
+    Everything between (q/k/v split, heads, the attention kernel's output) is a view.
     """
 
     def __init__(self, dim: int, num_heads: int, axis: str):
@@ -185,23 +194,21 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        N, T, S, D = x.shape
+        if self.axis == "time":
+            x = x.transpose(1, 2)  # (N, S, T, D) view: sequences run over frames
+        A, B, L, D = x.shape  # sequences are x[a, b] (A*B of them), of length L
         H, Dh = self.num_heads, D // self.num_heads
-        qkv = self.qkv(x).view(N, T, S, 3, H, Dh)  # (N, T, S, 3, H, Dh)
-        if self.axis == "space":
-            qkv = qkv.permute(3, 0, 1, 4, 2, 5).reshape(3, N * T, H, S, Dh)  # (3, N*T, H, S, Dh), a view
+        qkv = self.qkv(x).view(A, B, L, 3, H, Dh)  # (A, B, L, 3, H, Dh), contiguous
+        if rope is None:
+            q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).reshape(3, A * B, H, L, Dh).unbind(0)  # views (A*B, H, L, Dh)
         else:
-            qkv = qkv.permute(3, 0, 2, 4, 1, 5).reshape(3, N * S, H, T, Dh)  # (3, N*S, H, T, Dh), one gather
-        q, k, v = qkv.unbind(0)  # each (B, H, L, Dh)
-        if rope is not None:
-            cos, sin = (r.to(q.dtype) for r in rope)  # each (L, Dh)
-            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)  # each (B, H, L, Dh)
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, H, L, Dh)
-        if self.axis == "space":
-            out = out.view(N, T, H, S, Dh).transpose(2, 3)  # (N, T, S, H, Dh)
-        else:
-            out = out.view(N, S, H, T, Dh).permute(0, 3, 1, 2, 4)  # (N, T, S, H, Dh)
-        return self.proj(out.reshape(N, T, S, D))  # (N, T, S, D)
+            cos, sin = (r.to(qkv.dtype)[:, None, None, :] for r in rope)  # each (L, 1, 1, Dh)
+            qk = apply_rotary(qkv[:, :, :, :2], cos, sin)  # (A, B, L, 2, H, Dh): q and k rotated at once
+            q, k = qk.permute(3, 0, 1, 4, 2, 5).reshape(2, A * B, H, L, Dh).unbind(0)  # views
+            v = qkv[:, :, :, 2].permute(0, 1, 3, 2, 4).reshape(A * B, H, L, Dh)  # view
+        out = F.scaled_dot_product_attention(q, k, v)  # (A*B, H, L, Dh), stored (A*B, L, H, Dh) on CPU
+        out = self.proj(out.transpose(1, 2).reshape(A, B, L, D))  # (A, B, L, D)
+        return out.transpose(1, 2) if self.axis == "time" else out  # (N, T, S, D)
 
 
 class Mlp(nn.Module):
@@ -214,4 +221,52 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden_dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _use_fused_linear_gelu(x, self.fc1):
+            return self.fc2(_linear_gelu_tanh(x, self.fc1))  # (..., D)
         return self.fc2(self.act(self.fc1(x)))  # (..., D)
+
+
+#################################################################################
+#                     Fused fc1 + GELU for CPU inference                        #
+#################################################################################
+# PyTorch's CPU tanh-GELU kernel costs as much as a third of the fc1 matmul in front of it; oneDNN applies
+# the same function as a post-op of the matmul, nearly for free (equal to 5e-7). It has no autograd, so it
+# is used only when no gradient is recorded (sampling); training and torch.compile keep Linear + GELU.
+
+_FUSED_LINEAR_GELU = None  # None: not probed yet; then True / False
+
+
+def _fused_linear_gelu_available() -> bool:
+    global _FUSED_LINEAR_GELU
+    if _FUSED_LINEAR_GELU is None:
+        try:
+            x, w, b = torch.randn(2, 8), torch.randn(4, 8), torch.randn(4)
+            fused = torch.ops.mkldnn._linear_pointwise(x, w, b, "gelu", [], "tanh")
+            _FUSED_LINEAR_GELU = bool(torch.allclose(fused, F.gelu(F.linear(x, w, b), approximate="tanh"), atol=1e-5))
+        except (AttributeError, RuntimeError, NotImplementedError):
+            _FUSED_LINEAR_GELU = False
+    return _FUSED_LINEAR_GELU
+
+
+def _use_fused_linear_gelu(x: torch.Tensor, linear: nn.Linear) -> bool:
+    needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in linear.parameters()))
+    return (x.device.type == "cpu" and not needs_grad and x.dtype in (torch.float32, torch.bfloat16)
+            and not torch.compiler.is_compiling()  # inductor fuses Linear + GELU its own way
+            and _fused_linear_gelu_available())
+
+
+def _linear_gelu_tanh(x: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
+    """``gelu(linear(x), approximate="tanh")`` in one oneDNN call; under CPU autocast in its dtype."""
+    if torch.is_autocast_enabled("cpu"):
+        dtype = torch.get_autocast_dtype("cpu")
+    else:
+        dtype = torch.promote_types(x.dtype, linear.weight.dtype)
+    weight, bias = linear.weight, linear.bias
+    if weight.dtype != dtype:  # autocast: keep the cast weights while they are unchanged (sampling)
+        key = (weight.data_ptr(), weight._version, dtype)
+        cached = getattr(linear, "_fused_weight_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, weight.detach().to(dtype), None if bias is None else bias.detach().to(dtype))
+            linear._fused_weight_cache = cached
+        weight, bias = cached[1], cached[2]
+    return torch.ops.mkldnn._linear_pointwise(x.to(dtype), weight, bias, "gelu", [], "tanh")

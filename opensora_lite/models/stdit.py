@@ -52,8 +52,9 @@ class STDiTBlock(nn.Module):
     def forward(self, x: torch.Tensor, c: torch.Tensor, rope=None) -> torch.Tensor:
         mod = self.adaLN_modulation(c)[:, None, None, :]  # (N, 1, 1, 6D): one per clip, broadcast to tokens
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod.chunk(6, dim=-1)  # each (N, 1, 1, D)
-        x = x + gate_msa * self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rope)  # (N, T', S, D)
-        x = x + gate_mlp * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))  # (N, T', S, D)
+        # Gated residuals as one fused multiply-add each: x + gate * f(x)
+        x = torch.addcmul(x, gate_msa, self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rope))  # (N, T', S, D)
+        x = torch.addcmul(x, gate_mlp, self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp)))  # (N, T', S, D)
         return x
 
 
