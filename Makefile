@@ -28,7 +28,8 @@ shapes-model: install-dist
 	$(PY) tools/make_shapes.py --out data/shapes --clips-per-class 300 --val-clips-per-class 30 --seed 0
 	$(PY) tools/train_vae.py configs/shapes/vae_shapes_2d.py
 	$(PY) tools/train_vae.py configs/shapes/vae_shapes_temporal.py --vae_init runs/vae_shapes_2d/vae.safetensors
+	$(PY) tools/train_vae.py configs/shapes/vae_shapes_decoder.py --vae_init runs/vae_shapes_temporal/vae.safetensors
 	mkdir -p weights/shapes
-	cp runs/vae_shapes_temporal/vae.safetensors weights/shapes/vae.safetensors
+	cp runs/vae_shapes_decoder/vae.safetensors weights/shapes/vae.safetensors
 	$(PY) tools/train.py configs/shapes/stdit_shapes.py
 	cp runs/stdit_shapes/model_ema.safetensors weights/shapes/stdit.safetensors

@@ -32,8 +32,8 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--data", default="data/shapes", help="shapes dataset with train.csv and val.csv")
     parser.add_argument("--real-clips", type=int, default=240, help="held-out clips for (b) and (c)")
-    parser.add_argument("--classifier", default="weights/shapes/classifier.safetensors",
-                        help="classifier weights: loaded if the file exists, else trained and saved there")
+    parser.add_argument("--classifier", help="classifier weights: loaded if the file exists, else trained on "
+                        "the real training clips and saved there (default: <out>/classifier.safetensors)")
     parser.add_argument("--out", default="eval_results", help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace results in --out")
     return parser.parse_args(argv)
@@ -47,6 +47,7 @@ def main(argv):
         from opensora_lite.errors import UserError
 
         raise UserError(f"{out / 'results.json'} exists; pass --overwrite or another --out")
+    out.mkdir(parents=True, exist_ok=True)
     import torch
 
     from opensora_lite.data.datasets import VideoClipDataset
@@ -74,7 +75,7 @@ def main(argv):
 
     val = VideoClipDataset(Path(args.data) / "val.csv", num_frames=num_frames, size=tuple(cfg.image_size), start="center")
     real = torch.stack([val[i]["video"] for i in range(min(args.real_clips, len(val)))])
-    classifier_path = Path(args.classifier)
+    classifier_path = Path(args.classifier or out / "classifier.safetensors")
     if classifier_path.is_file():
         classifier = ShapesClassifier(gen.num_classes)
         load_checkpoint(classifier, classifier_path)
@@ -105,7 +106,6 @@ def main(argv):
         vae_ssim=ssim((recon + 1) / 2, (real + 1) / 2).mean().item(),
         seconds_per_clip=seconds_per_clip, sampling_seconds=timings["sampling"], decoding_seconds=timings["decoding"],
     )
-    out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     rows = torch.stack([videos[classes.index(c)] for c in range(gen.num_classes)])
     save_grid_png(out / "samples.png", rows, frame_stride=2, overwrite=True)

@@ -5,6 +5,8 @@ Stages (``vae_train.stage``):
 * ``"temporal"``: the 2-D VAE frozen; the temporal VAE learns to reconstruct the 2-D latents
   (``latent_loss_weight``) and, through the frozen 2-D decoder, the pixels (``pixel_loss_weight``), + KL.
 * ``"both"``: as ``"temporal"`` with the 2-D VAE trained too.
+* ``"decoder"``: both encoders frozen (the latent space, and so any diffusion model trained on it,
+  stays valid); the temporal and 2-D decoders are fine-tuned end to end on pixels.
 After training, ``shift``/``scale`` of the pipeline are measured on the clips (per-channel mean and std
 of the temporal latents) so the diffusion model sees zero-mean, unit-variance latents, and the EMA
 weights are exported to ``<outputs>/vae.safetensors``. Checkpoint folders, resume, data order and
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -32,7 +35,7 @@ from .train_loop import RUN_INFO, check_settings, prepare_run_dir
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("2d", "temporal", "both")
+STAGES = ("2d", "temporal", "both", "decoder")
 RECON_LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss}
 VAE_TRAIN_DEFAULTS = dict(
     outputs="runs/vae", stage="2d", seed=0, batch_size=8, frames_per_clip=4, max_steps=2000, lr=1e-3,
@@ -98,6 +101,19 @@ def loss_temporal(vae, video, s, gen) -> dict:
     return dict(loss=loss, **terms)
 
 
+def loss_decoder(vae, video, s, gen) -> dict:
+    """The whole pipeline, encoders frozen: pixel reconstruction through both decoders."""
+    with torch.no_grad():
+        z = vae.encode(video)                                                          # (N, C, T', h, w)
+    rec = RECON_LOSSES[s["recon_loss"]](vae.decode(z, num_frames=video.shape[2]), video)
+    return dict(loss=rec, recon=rec)
+
+
+def decoders(vae) -> nn.ModuleList:
+    return nn.ModuleList([vae.temporal_vae.post_quant_conv, vae.temporal_vae.decoder,
+                          vae.spatial_vae.module.post_quant_conv, vae.spatial_vae.module.decoder])
+
+
 ##################################################################################
 #                           Samples and calibration                              #
 ##################################################################################
@@ -107,6 +123,8 @@ def reconstruct(vae, video, stage: str) -> torch.Tensor:
     """(N, 3, T, H, W) -> reconstruction through the part being trained (deterministic: posterior modes)."""
     if stage == "2d":
         return vae.spatial_vae.decode(vae.spatial_vae.encode(video))
+    if stage == "decoder":
+        return vae.decode(vae.encode(video), num_frames=video.shape[2])
     x_z = vae.spatial_vae.encode(video)
     return vae.spatial_vae.decode(vae.temporal_vae.decode(vae.temporal_vae.encode(x_z).mode(), video.shape[2]))
 
@@ -152,7 +170,8 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
     init = cfg.get("vae_init")
     if init:  # e.g. the stage-"2d" export when training the temporal VAE
         load_checkpoint(vae, init)
-    trainable = {"2d": vae.spatial_vae, "temporal": vae.temporal_vae, "both": vae}[s["stage"]]
+    trainable = {"2d": vae.spatial_vae, "temporal": vae.temporal_vae, "both": vae,
+                 "decoder": decoders(vae)}[s["stage"]]
     vae.requires_grad_(False)
     trainable.requires_grad_(True)
     dataset = build_module(cfg.dataset, DATASETS, where=where)
@@ -178,7 +197,7 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
                                  num_steps=max(0, s["max_steps"] - start_step))
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=s["num_workers"])
     sample_batch = next(iter(DataLoader(dataset, batch_size=min(4, len(dataset)))))["video"]
-    loss_fn = loss_2d if s["stage"] == "2d" else loss_temporal
+    loss_fn = {"2d": loss_2d, "decoder": loss_decoder}.get(s["stage"], loss_temporal)
 
     vae.train()
     step, terms = start_step, {}
@@ -213,7 +232,7 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
     bar.close()
 
     final = ema.model
-    if s["stage"] != "2d":
+    if s["stage"] in ("temporal", "both"):  # the encoders changed: measure the new latent statistics
         calibrate_shift_scale(final, DataLoader(dataset, batch_size=s["batch_size"]), s["calibrate_clips"])
     export = run_dir / "vae.safetensors"
     save_checkpoint(final, export)
