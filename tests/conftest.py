@@ -30,6 +30,17 @@ def fixture_atol(meta: dict, output_name: str) -> float:
     return meta["tolerance"]["recommended"]["atol_per_output"][output_name]
 
 
+def dit_tiny_stdit(state_dict: dict, frames: int):
+    """STDiT with the dit_tiny fixture's sizes and weights: on (N, 4, frames, 8, 8) clips it runs DiT per frame."""
+    from opensora_lite.engine.checkpoint import load_checkpoint
+    from opensora_lite.models import STDiT
+
+    model = STDiT(input_size=(frames, 8, 8), patch_size=(1, 2, 2), in_channels=4, hidden_size=64, depth=2,
+                  num_heads=4, num_classes=10, learn_sigma=True)
+    load_checkpoint(model, state_dict)
+    return model.eval()
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

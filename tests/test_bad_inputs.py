@@ -8,7 +8,6 @@ fail: it then ends in a traceback (asserted absent), exit code 0, or a message w
 import importlib.util
 import os
 import random
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,29 +24,8 @@ from opensora_lite.engine.checkpoint import save_checkpoint
 from opensora_lite.errors import DataError
 from opensora_lite.registry import MODELS, build_module
 
-from train_helpers import ROOT, write_config, write_latent_cache
+from helpers import LOG_LINE, ROOT, TINY_INFERENCE, TINY_VAE, write_config, write_latent_cache
 
-LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING) ")  # run_cli's logging format, not an error line
-
-TINY_VAE = """
-vae = dict(
-    type="VideoAutoencoderPipeline",
-    vae_2d=dict(type="VideoAutoencoderKL", micro_batch_size=4, config=dict(
-        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-        block_out_channels=(8, 16), layers_per_block=1, latent_channels=4, norm_num_groups=4)),
-    vae_temporal=dict(type="TemporalVAE", filters=8, num_res_blocks=1, num_groups=4),
-    micro_frame_size=17,
-)
-"""
-TINY_INFERENCE = TINY_VAE + """
-num_classes = 3
-num_frames = 8
-image_size = (16, 16)
-model = dict(type="STDiT", input_size=(2, 8, 8), patch_size=(1, 2, 2), in_channels=4, hidden_size=32,
-             depth=1, num_heads=2, num_classes=num_classes, learn_sigma=False, class_dropout_prob=0.1)
-scheduler = dict(type="rflow", num_sampling_steps=2, cfg_scale=2.0)
-inference = dict(num_frames=8, fps=4)
-"""
 # Variants of the tiny inference config: name -> (text replaced, replacement).
 INFERENCE_VARIANTS = {
     "heads": ("num_heads=2", "num_heads=3"),

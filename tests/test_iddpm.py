@@ -1,7 +1,7 @@
 """IDDPM against facebookresearch/DiT's diffusion (fixture ``iddpm``), run through STDiT on 1-frame clips."""
 import pytest
 import torch
-from conftest import fixture_atol, load_fixture
+from conftest import dit_tiny_stdit, fixture_atol, load_fixture
 
 from opensora_lite.errors import ConfigError
 from opensora_lite.registry import SCHEDULERS, build_module
@@ -20,13 +20,7 @@ def iddpm():
 @pytest.fixture(scope="module")
 def dit(iddpm):
     """STDiT with the dit_tiny weights; on (N, 4, 1, 8, 8) clips it is the fixture's DiT on (N, 4, 8, 8)."""
-    from opensora_lite.engine.checkpoint import load_checkpoint
-    from opensora_lite.models import STDiT
-
-    model = STDiT(input_size=(1, 8, 8), patch_size=(1, 2, 2), in_channels=4, hidden_size=64, depth=2,
-                  num_heads=4, num_classes=10, learn_sigma=True)
-    load_checkpoint(model, iddpm[0])
-    return model.eval()
+    return dit_tiny_stdit(iddpm[0], frames=1)
 
 
 def clip(images):

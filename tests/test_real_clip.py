@@ -10,7 +10,9 @@ import torch
 from opensora_lite.cli import run_cli
 from opensora_lite.data.video_io import probe_video, read_video
 
-from test_vae_recon import CONFIG, TOOL
+from helpers import ROOT, TINY_VAE
+
+TOOL = ROOT / "tools" / "vae_recon.py"
 
 
 def real_clip() -> Path:
@@ -35,7 +37,7 @@ def test_vae_recon_runs_on_a_real_clip(tmp_path, capsys):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     config = tmp_path / "vae_tiny.py"
-    config.write_text(CONFIG)
+    config.write_text(TINY_VAE)
     code = run_cli(tool.main, [str(config), "--input", str(real_clip()), "--frames", "8", "--size", "32", "48",
                                "--save-dir", str(tmp_path / "out"), "--no-progress"])
     out = capsys.readouterr().out

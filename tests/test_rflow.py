@@ -3,7 +3,7 @@ import math
 
 import pytest
 import torch
-from conftest import fixture_atol, load_fixture
+from conftest import dit_tiny_stdit, fixture_atol, load_fixture
 
 from opensora_lite.errors import ConfigError
 from opensora_lite.registry import SCHEDULERS, build_module
@@ -22,13 +22,7 @@ def rflow():
 @pytest.fixture(scope="module")
 def toy(rflow):
     """STDiT loaded with the dit_tiny weights: on (N, 4, 2, 8, 8) clips it is the fixture's DiTVideoToy."""
-    from opensora_lite.engine.checkpoint import load_checkpoint
-    from opensora_lite.models import STDiT
-
-    model = STDiT(input_size=(2, 8, 8), patch_size=(1, 2, 2), in_channels=4, hidden_size=64, depth=2,
-                  num_heads=4, num_classes=10, learn_sigma=True)
-    load_checkpoint(model, rflow[0])
-    return model.eval()
+    return dit_tiny_stdit(rflow[0], frames=2)
 
 
 def close(actual, meta, name, expected):

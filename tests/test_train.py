@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from opensora_lite.data.sampler import GlobalBatchSampler
 from opensora_lite.engine.run_checkpoint import latest_checkpoint
 
-from train_helpers import losses, run_train, write_config, write_latent_cache
+from helpers import losses, run_train, write_config, write_latent_cache
 
 
 ##################################################################################

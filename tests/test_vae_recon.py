@@ -11,17 +11,10 @@ from safetensors.torch import save_file
 from opensora_lite.cli import run_cli
 from opensora_lite.data import video_io
 
+from helpers import TINY_VAE
+
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "vae_recon.py"
-CONFIG = """
-vae = dict(
-    type="VideoAutoencoderPipeline",
-    vae_2d=dict(type="VideoAutoencoderKL", micro_batch_size=4, config=dict(
-        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-        block_out_channels=(8, 16), layers_per_block=1, latent_channels=4, norm_num_groups=4)),
-    vae_temporal=dict(type="TemporalVAE", filters=8, num_res_blocks=1, num_groups=4),
-    micro_frame_size=17,
-)
-"""
+CONFIG = TINY_VAE
 FRAMES, SIDE = 6, 16
 
 
