@@ -40,6 +40,7 @@ TRAIN_DEFAULTS = dict(
     outputs="runs/default", plugin="ddp", precision="fp32", seed=0, batch_size=8, max_steps=1000,
     lr=1e-4, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0, grad_clip=1.0, ema_decay=0.9999,
     ckpt_every=500, keep_last=3, log_every=50, num_workers=0, max_bad_steps=10, latent_cache=None,
+    sample_every=0,
 )
 
 
@@ -56,7 +57,7 @@ def train_settings(cfg) -> dict:
     settings = dict(TRAIN_DEFAULTS, **given)
     check_settings(settings, "train", positive_ints=("batch_size", "max_steps", "ckpt_every", "log_every",
                                                      "max_bad_steps"),
-                   non_negative_ints=("seed", "warmup_steps", "keep_last", "num_workers"), positive=("lr",),
+                   non_negative_ints=("seed", "warmup_steps", "keep_last", "num_workers", "sample_every"), positive=("lr",),
                    non_negative=("weight_decay", "grad_clip"), fractions=("ema_decay",))
     betas = settings["betas"]
     if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(_is_number(b) and 0 <= b < 1 for b in betas):
@@ -157,7 +158,7 @@ def build_data(cfg, latent_cache, info, where):
     dist.barrier()
     cache = LatentCacheDataset(latent_cache)
     cache.check_compatible(meta)
-    return cache, None
+    return cache, vae
 
 
 def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> dict:
@@ -270,12 +271,29 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
                 window, t_start = [], time.time()
         if step % s["ckpt_every"] == 0 or step == s["max_steps"]:
             _save(run_dir, step, raw_model, ema, optimizer, lr_sched, s, info, skipped, sampler)
+        if info.is_main and vae is not None and s["sample_every"] and step % s["sample_every"] == 0:
+            write_samples(run_dir / "samples" / f"step_{step:08d}", ema.model, vae, scheduler, cfg)
     bar.close()
     if info.is_main:
         save_checkpoint(ema.model, run_dir / EMA_EXPORT)  # the weights to sample with, config included
         (run_dir / RUN_INFO).write_text(json.dumps(dict(finished=True, step=step, skipped_steps=skipped)))
     dist.barrier()
     return dict(step=step, skipped_steps=skipped, run_dir=str(run_dir), ema=ema.model)
+
+
+def write_samples(stem: Path, model, vae, scheduler, cfg) -> None:
+    """One clip of each of the first 4 classes with the EMA weights: ``<stem>.mp4`` (side by side) + ``.png``."""
+    from ..data.video_io import save_grid_png, write_video
+    from .generate import Generator, generate
+
+    was_training = model.training
+    gen = Generator(model.eval(), vae, scheduler, model.num_classes, tuple(cfg.get("image_size", (256, 256))))
+    videos, _ = generate(gen, range(min(4, model.num_classes)), cfg.get("num_frames", 16), progress=False)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    write_video(stem.with_suffix(".mp4"), torch.cat(list(videos), dim=-1), overwrite=True)  # (3, T, H, 4W)
+    save_grid_png(stem.with_suffix(".png"), videos, frame_stride=2, overwrite=True)
+    model.train(was_training)
+    logger.info("samples: %s.mp4", stem)
 
 
 def _save(run_dir, step, model, ema, optimizer, lr_sched, s, info, skipped, sampler) -> None:
