@@ -388,7 +388,9 @@ def write_video(
     tmp = _temporary_sibling(path)
     try:
         with av.open(str(tmp), mode="w") as container:
-            options = {"crf": str(crf)} if codec in CRF_CODECS else {}
+            # One encoder thread: x264's frame threads make the bytes depend on timing, and the same
+            # clip must give the same file (reproducible samples, testable determinism).
+            options = {"crf": str(crf), "threads": "1"} if codec in CRF_CODECS else {"threads": "1"}
             stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001), options=options)
             stream.height, stream.width = frames.shape[1], frames.shape[2]
             stream.pix_fmt = "yuv420p"
