@@ -82,3 +82,20 @@ def losses(run_dir: Path) -> dict:
         record = json.loads(line)
         out[record["step"]] = record["loss"]
     return out
+
+
+def write_clip_csv(root: Path, clips: int = 4) -> Path:
+    """A ``path,label`` CSV of small 8-frame 16x16 moving-square MP4 clips (2 classes)."""
+    import numpy as np
+
+    from opensora_lite.data.video_io import write_video
+
+    rows = ["path,label"]
+    for k in range(clips):
+        frames = np.zeros((8, 16, 16, 3), np.uint8)
+        for t in range(8):
+            frames[t, 4:10, 2 + t:8 + t, k % 3] = 255
+        write_video(root / "clips" / f"{k}.mp4", frames, fps=4)
+        rows.append(f"clips/{k}.mp4,{k % 2}")
+    (root / "clips.csv").write_text("\n".join(rows) + "\n")
+    return root / "clips.csv"

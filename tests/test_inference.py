@@ -43,7 +43,10 @@ def test_same_seed_same_video_and_existing_files_are_kept(tool, capsys, tmp_path
     first = (tmp_path / "3-0.mp4").read_bytes()
     assert run(tool, capsys, *args)[0] == 0
     assert (tmp_path / "3-0.mp4").read_bytes() == first  # untouched
-    assert (tmp_path / "3-1.mp4").read_bytes() == first  # a new name, the same video
+    # a new name, the same video: compared decoded, since float rounding across runs can flip a uint8
+    # level and H.264 then codes a few blocks differently (exact tensor determinism: the test below)
+    again, first_video = read_video(tmp_path / "3-1.mp4", 16), read_video(tmp_path / "3-0.mp4", 16)
+    assert (again - first_video).abs().mean() < 0.01
     assert (tmp_path / "grid-1.png").is_file()
     assert run(tool, capsys, *args, "--overwrite")[0] == 0
     assert not (tmp_path / "3-2.mp4").exists()
@@ -92,3 +95,17 @@ def test_stdit_256_random_init_runs_end_to_end_at_reduced_size(tool, capsys, cap
     assert code == 0, err
     assert (tmp_path / "0-0.mp4").is_file()
     assert "RANDOM weights" in caplog.text  # said loudly: a random model is never mistaken for a trained one
+
+
+def test_generation_is_exactly_deterministic_for_a_seed():
+    from opensora_lite.config import load_config
+    from opensora_lite.engine.generate import build_generator, generate
+
+    gen = build_generator(load_config(SHAPES), SHAPES)
+    first, _ = generate(gen, [3, 8], 16, seed=7, steps=2, progress=False)
+    again, _ = generate(gen, [3, 8], 16, seed=7, steps=2, progress=False)
+    single, _ = generate(gen, [3, 8], 16, seed=7, steps=2, progress=False, batch_size=1)
+    other, _ = generate(gen, [3, 8], 16, seed=8, steps=2, progress=False)
+    assert torch.equal(first, again)
+    torch.testing.assert_close(single, first, atol=1e-3, rtol=0)  # per-sample noise: batching changes only rounding
+    assert not torch.allclose(first, other, atol=0.1)

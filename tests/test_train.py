@@ -1,4 +1,5 @@
 """Training: deterministic data order, loss going down, 1 vs 2 processes (DDP, ZeRO-2), kill and resume."""
+import os
 import signal
 import time
 
@@ -93,22 +94,23 @@ def test_two_processes_match_one_process(tmp_path, cache, reference_run, plugin)
         torch.testing.assert_close(final_got[key], final_ref[key], atol=1e-5, rtol=1e-4)
 
 
-def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, cache):
-    long = dict(max_steps=120, ckpt_every=10, log_every=10)
+@pytest.mark.parametrize("plugin, nproc", [("ddp", 1), ("zero2", 2)])
+def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, cache, plugin, nproc):
+    long = dict(max_steps=120, ckpt_every=10, log_every=10, plugin=plugin)
     ref_dir = tmp_path / "ref"
     ref_dir.mkdir()
-    run_train(write_config(ref_dir, ref_dir / "run", cache, **long))
+    run_train(write_config(ref_dir, ref_dir / "run", cache, **long), nproc=nproc)
     run_dir = tmp_path / "run"
     config = write_config(tmp_path, run_dir, cache, **long)
-    proc = run_train(config, stdout=None, stderr=None)
+    proc = run_train(config, nproc=nproc, stdout=None, stderr=None, start_new_session=True)
     deadline = time.time() + 300
     while latest_checkpoint(run_dir) is None and time.time() < deadline:  # kill soon after the first checkpoint
         time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # every process of the job at once, as a crashed node
     proc.wait()
     killed_at = latest_checkpoint(run_dir)
     assert killed_at is not None and killed_at.name != "step_00000120", "the run ended before it was killed"
-    run_train(config)  # the same command resumes from the newest complete checkpoint
+    run_train(config, nproc=nproc)  # the same command resumes from the newest complete checkpoint
     assert latest_checkpoint(run_dir).name == "step_00000120"
     for name in ("model", "ema", "optimizer"):
         want = load_file(str(latest_checkpoint(ref_dir / "run") / f"{name}.safetensors"))

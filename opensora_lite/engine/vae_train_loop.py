@@ -41,7 +41,7 @@ VAE_TRAIN_DEFAULTS = dict(
     outputs="runs/vae", stage="2d", seed=0, batch_size=8, frames_per_clip=4, max_steps=2000, lr=1e-3,
     weight_decay=0.0, warmup_steps=100, recon_loss="l1", kl_weight=1e-6, latent_loss_weight=1.0,
     pixel_loss_weight=1.0, grad_clip=1.0, ema_decay=0.999, ckpt_every=500, keep_last=2, log_every=50,
-    sample_every=500, num_workers=0, calibrate_clips=256,
+    sample_every=500, num_workers=0, calibrate_clips=256, perceptual_weight=0.0, perceptual_backbone=None,
 )
 
 
@@ -60,7 +60,11 @@ def vae_train_settings(cfg) -> dict:
                                   "calibrate_clips"),
                    non_negative_ints=("seed", "warmup_steps", "keep_last", "sample_every", "num_workers"),
                    positive=("lr",), fractions=("ema_decay",),
-                   non_negative=("weight_decay", "kl_weight", "latent_loss_weight", "pixel_loss_weight", "grad_clip"))
+                   non_negative=("weight_decay", "kl_weight", "latent_loss_weight", "pixel_loss_weight", "grad_clip",
+                                 "perceptual_weight"))
+    if s["perceptual_weight"] > 0 and not (s["perceptual_backbone"] and Path(s["perceptual_backbone"]).is_file()):
+        raise ConfigError(f"vae_train.perceptual_weight > 0 needs vae_train.perceptual_backbone: a local TorchScript "
+                          f"file of a feature network, got {s['perceptual_backbone']!r}")
     if not isinstance(s["outputs"], (str, Path)) or not str(s["outputs"]):
         raise ConfigError(f"vae_train.outputs must be a folder path, got {s['outputs']!r}")
     return s
@@ -70,7 +74,19 @@ def vae_train_settings(cfg) -> dict:
 #                                  Losses                                        #
 ##################################################################################
 
-def loss_2d(vae, video, s, gen) -> dict:
+def with_perceptual(terms: dict, recon: torch.Tensor, target: torch.Tensor, s: dict, backbone) -> dict:
+    """Add ``perceptual_weight`` x the perceptual term to ``terms["loss"]`` when a backbone is given: the mean
+    squared distance between the features a local network gives for the reconstructed and the real frames."""
+    if backbone is None:
+        return terms
+    if recon.dim() == 5:  # clips (N, 3, T, H, W) -> frames (N*T, 3, H, W)
+        recon, target = (x.transpose(1, 2).flatten(0, 1) for x in (recon, target))
+    terms["perceptual"] = F.mse_loss(backbone(recon), backbone(target))
+    terms["loss"] = terms["loss"] + s["perceptual_weight"] * terms["perceptual"]
+    return terms
+
+
+def loss_2d(vae, video, s, gen, backbone=None) -> dict:
     """Frames of the clips through the diffusers AutoencoderKL: reconstruction + KL per latent value."""
     n, _, t = video.shape[:3]
     pick = torch.randint(0, t, (n, s["frames_per_clip"]), generator=gen)              # (N, k)
@@ -80,10 +96,10 @@ def loss_2d(vae, video, s, gen) -> dict:
     recon = vae.spatial_vae.module.decode(z).sample                                    # (N*k, 3, H, W)
     rec = RECON_LOSSES[s["recon_loss"]](recon, frames)
     kl = posterior.kl().mean() / z[0].numel()
-    return dict(loss=rec + s["kl_weight"] * kl, recon=rec, kl=kl)
+    return with_perceptual(dict(loss=rec + s["kl_weight"] * kl, recon=rec, kl=kl), recon, frames, s, backbone)
 
 
-def loss_temporal(vae, video, s, gen) -> dict:
+def loss_temporal(vae, video, s, gen, backbone=None) -> dict:
     """Temporal VAE on the 2-D latents: latent and pixel reconstruction + KL per latent value."""
     recon_loss = RECON_LOSSES[s["recon_loss"]]
     with torch.set_grad_enabled(s["stage"] == "both"):
@@ -96,17 +112,20 @@ def loss_temporal(vae, video, s, gen) -> dict:
     terms = dict(latent=latent, kl=kl)
     loss = s["latent_loss_weight"] * latent + s["kl_weight"] * kl
     if s["pixel_loss_weight"] > 0:  # through the 2-D decoder: the costly part of a step
-        terms["recon"] = recon_loss(vae.spatial_vae.decode(x_z_rec), video)            # over (N, 3, T, H, W)
+        recon = vae.spatial_vae.decode(x_z_rec)                                        # (N, 3, T, H, W)
+        terms["recon"] = recon_loss(recon, video)
         loss = loss + s["pixel_loss_weight"] * terms["recon"]
+        return with_perceptual(dict(loss=loss, **terms), recon, video, s, backbone)
     return dict(loss=loss, **terms)
 
 
-def loss_decoder(vae, video, s, gen) -> dict:
+def loss_decoder(vae, video, s, gen, backbone=None) -> dict:
     """The whole pipeline, encoders frozen: pixel reconstruction through both decoders."""
     with torch.no_grad():
         z = vae.encode(video)                                                          # (N, C, T', h, w)
-    rec = RECON_LOSSES[s["recon_loss"]](vae.decode(z, num_frames=video.shape[2]), video)
-    return dict(loss=rec, recon=rec)
+    recon = vae.decode(z, num_frames=video.shape[2])                                   # (N, 3, T, H, W)
+    rec = RECON_LOSSES[s["recon_loss"]](recon, video)
+    return with_perceptual(dict(loss=rec, recon=rec), recon, video, s, backbone)
 
 
 def decoders(vae) -> nn.ModuleList:
@@ -198,13 +217,18 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=s["num_workers"])
     sample_batch = next(iter(DataLoader(dataset, batch_size=min(4, len(dataset)))))["video"]
     loss_fn = {"2d": loss_2d, "decoder": loss_decoder}.get(s["stage"], loss_temporal)
+    backbone = None
+    if s["perceptual_weight"] > 0:  # the user's own local network (TorchScript): nothing is downloaded
+        backbone = torch.jit.load(s["perceptual_backbone"], map_location="cpu").eval()
+        for param in backbone.parameters():
+            param.requires_grad_(False)
 
     vae.train()
     step, terms = start_step, {}
     bar = tqdm(total=s["max_steps"], initial=start_step, desc=f"train vae ({s['stage']})", dynamic_ncols=True)
     for batch in loader:
         gen = torch.Generator().manual_seed(s["seed"] * 1_000_003 + step)
-        out = loss_fn(vae, batch["video"], s, gen)
+        out = loss_fn(vae, batch["video"], s, gen, backbone)
         optimizer.zero_grad()
         out["loss"].backward()
         if s["grad_clip"] > 0:
