@@ -21,6 +21,6 @@ setup(
     ],
     extras_require={
         "decord": ["decord"],
-        "test": ["pytest", "decord", "scikit-video"],
+        "test": ["pytest", "decord", "scikit-video", "psutil"],
     },
 )

@@ -141,7 +141,7 @@ def main(argv=None):
     header = ["target", "dtype", "steps", "wall s", "sampling s", "decoding s", "peak RSS MiB"]
     print(fmt_table(header, [[r["target"], r.get("dtype", ""), r.get("steps", ""), r.get("wall_s", ""),
                               r.get("sampling_s", ""), r.get("decoding_s", ""), r.get("peak_rss_mib", "")] for r in rows]))
-    path = save_json("bench_inference", dict(machine=info, results=rows, command="python " + " ".join(sys.argv)),
+    path = save_json("bench_inference", dict(machine={**info, "load_average_at_end": list(os.getloadavg())}, results=rows, command="python " + " ".join(sys.argv)),
                      args.quick, args.out)
     print("saved", path)
 

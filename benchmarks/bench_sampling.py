@@ -115,7 +115,7 @@ def main(argv=None):
     print(fmt_table(header, [[r["label"], r["steps"], r["nfe"], f"{r['accuracy']:.3f}", r["rejected"],
                               r["sampling_s_per_clip"]] for r in rows]))
     path = save_json("bench_sampling", dict(
-        machine=info, config=CONFIG, random_init=random_init, dtype=args.dtype,
+        machine={**info, "load_average_at_end": list(os.getloadavg())}, config=CONFIG, random_init=random_init, dtype=args.dtype,
         cfg_scale=args.cfg_scale if args.cfg_scale is not None else gen.scheduler.cfg_scale,
         clips_per_class=args.clips_per_class, frames=frames, results=rows, command="python " + " ".join(sys.argv)),
         args.quick, args.out)

@@ -281,7 +281,7 @@ def main(argv=None):
         print(fmt_table(header, [[r["model"], r["mode"], r["frames"], r["tokens"], r["median_s"], r["gflop_per_s"],
                                   r.get("memory", {}).get("peak_mib", ""), r.get("memory", {}).get("extra_mib", "")]
                                  for r in scaling]))
-    path = save_json("bench_stdit", dict(machine=info, config=config, gemm_peak_flops=dict(
+    path = save_json("bench_stdit", dict(machine={**info, "load_average_at_end": list(os.getloadavg())}, config=config, gemm_peak_flops=dict(
         before=peaks_before, after=peaks_after, best=peaks), results=results, scaling=scaling,
         command="python " + " ".join(sys.argv)), args.quick, args.out)
     print("saved", path)

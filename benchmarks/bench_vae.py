@@ -49,6 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
     p.add_argument("--repeats", type=int, default=2, help="timed rounds per point (1 for clips over 32 frames)")
     p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--memory-frames", type=int, nargs="*", help="clip lengths measured for memory (default: all)")
     p.add_argument("--psnr-clips", type=int, default=24, help="held-out shapes clips for the bf16 PSNR (0: skip)")
     p.add_argument("--vae-ckpt", default=SHAPES_VAE)
     p.add_argument("--threads", type=int)
@@ -57,9 +58,12 @@ def parse_args(argv=None):
     p.add_argument("--op", help=argparse.SUPPRESS)
     p.add_argument("--dtype", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.memory_frames is None:
+        args.memory_frames = args.frames
     if args.quick:
         args.size, args.repeats, args.psnr_clips = 64, 1, min(args.psnr_clips, 4)
         args.frames = args.frames if args.child else [4]
+        args.memory_frames = args.frames
     return args
 
 
@@ -99,6 +103,11 @@ def child_main(args):
 
 def speed(args) -> list:
     vae = build_speed_vae()
+    small = 4  # warm-up of every (op, dtype) on a 4-frame clip: kernels, autocast casts, lazy imports
+    zs = torch.randn(1, vae.out_channels, *vae.get_latent_size([small, args.size, args.size]))
+    for op in ("encode", "decode"):
+        for dt in args.dtypes:
+            make_call(vae, op, DTYPES[dt], clip(small, args.size), zs, small)()
     rows = []
     for frames in args.frames:
         x = clip(frames, args.size)
@@ -107,8 +116,7 @@ def speed(args) -> list:
             print(f"== {op} {frames} frames at {args.size}x{args.size}")
             calls = {dt: make_call(vae, op, DTYPES[dt], x, z, frames) for dt in args.dtypes}
             repeats = 1 if frames > 32 and not args.quick else args.repeats
-            warmup = 0 if frames > 32 else 1  # the long clips run after the short ones have warmed every kernel
-            timed = time_alternating(calls, repeats, warmup=warmup)
+            timed = time_alternating(calls, repeats, warmup=0)
             for dt, r in timed.items():
                 rows.append(dict(op=op, frames=frames, size=args.size, dtype=dt, frames_per_s=frames / r["median_s"], **r))
     return rows
@@ -116,6 +124,8 @@ def speed(args) -> list:
 
 def memory(args, rows):
     for row in rows:
+        if row["frames"] not in args.memory_frames:
+            continue
         child = ["--op", row["op"], "--dtype", row["dtype"], "--frames", str(row["frames"]), "--size", str(row["size"])]
         child += ["--threads", str(args.threads)] if args.threads else []
         row["memory"] = measure_in_child(os.path.abspath(__file__), child)
@@ -181,7 +191,7 @@ def main(argv=None):
                              for r in rows]))
     quality = bf16_psnr(args) if args.psnr_clips else dict(skipped="--psnr-clips 0")
     print("bf16 decode error:", json.dumps(quality))
-    path = save_json("bench_vae", dict(machine=info, speed_config=SPEED_CONFIG, speed=rows, bf16_quality=quality,
+    path = save_json("bench_vae", dict(machine={**info, "load_average_at_end": list(os.getloadavg())}, speed_config=SPEED_CONFIG, speed=rows, bf16_quality=quality,
                                        command="python " + " ".join(sys.argv)), args.quick, args.out)
     print("saved", path)
 

@@ -4,6 +4,9 @@ Method (the machine is shared and noisy):
 
 * **Timing**: contenders run in ONE process, interleaved round by round (A B, then B A, ...), after
   warm-up calls; we report the median (and best) of the rounds. Compare only figures of one run.
+  Every timed call first waits for an idle machine and is re-run if other processes used more than 5%
+  of the CPUs meanwhile (measured from /proc/stat minus this process's own CPU time; see
+  :func:`timed_quiet`); each sample's ``others_share`` is saved.
 * **Peak**: the matmul throughput of a large square GEMM (2n^3 FLOPs), measured in the same run, before
   and after the contenders; the best is the "peak" that model FLOP utilisation (MFU) is divided by.
 * **Peak memory** (:func:`measure_in_child`): one fresh subprocess per point runs the call once; the kernel's
@@ -103,27 +106,99 @@ def time_call(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def summarize(times: List[float]) -> dict:
-    return dict(median_s=statistics.median(times), best_s=min(times), times_s=[round(t, 5) for t in times])
+#  Other processes on a shared machine: each timed call also measures how much CPU the REST of the machine
+#  used meanwhile (all CPU time in /proc/stat minus this process's own), as a fraction of all cores.
+#  A call during which others took more than QUIET_SHARE is "contended": it waits for a quiet moment
+#  and runs again (up to MAX_RETRIES times); the JSON keeps every sample's ``others`` share.
+QUIET_SHARE = 0.05  # others may use at most 5% of the machine during a timed call
+MAX_RETRIES = 4  # re-runs of a contended call before its sample is kept anyway (flagged)
+MAX_QUIET_WAIT_S = 120.0  # longest wait for a quiet moment before a call
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _machine_cpu_seconds() -> Optional[float]:
+    """Busy CPU seconds of the whole machine so far (all cores), from /proc/stat; None off Linux."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return None
+    values = [int(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return (sum(values[:8]) - idle) / _TICK  # user..steal; guest time is already counted in user
+
+
+def _own_cpu_seconds() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def others_share(fn: Callable[[], object]) -> tuple:
+    """Run fn; return (wall seconds, share of all cores used by OTHER processes meanwhile, or None)."""
+    cores = os.cpu_count() or 1
+    m0, o0 = _machine_cpu_seconds(), _own_cpu_seconds()
+    wall = time_call(fn)
+    m1, o1 = _machine_cpu_seconds(), _own_cpu_seconds()
+    if m0 is None or m1 is None:
+        return wall, None
+    return wall, max(0.0, (m1 - m0) - (o1 - o0)) / (wall * cores)
+
+
+def wait_for_quiet(max_wait: float = MAX_QUIET_WAIT_S, sample: float = 0.5) -> float:
+    """Sleep until the machine is idle (others < QUIET_SHARE over ``sample`` s); return seconds waited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < max_wait:
+        _, share = others_share(lambda: time.sleep(sample))
+        if share is None or share < QUIET_SHARE:
+            break
+        time.sleep(2.0)
+    return time.perf_counter() - t0
+
+
+def summarize(times: List[float], shares: Optional[List[Optional[float]]] = None) -> dict:
+    out = dict(median_s=statistics.median(times), best_s=min(times), times_s=[round(t, 5) for t in times])
+    if shares is not None:
+        out["others_share"] = [None if s is None else round(s, 3) for s in shares]
+        out["contended_samples"] = sum(1 for s in shares if s is not None and s > QUIET_SHARE)
+    return out
+
+
+def timed_quiet(fn: Callable[[], object], quiet: bool = True) -> tuple:
+    """(seconds, others' share) of one call of fn, re-run while other processes disturbed it."""
+    for attempt in range(MAX_RETRIES + 1):
+        if quiet:
+            wait_for_quiet()
+        seconds, share = others_share(fn)
+        if not quiet or share is None or share <= QUIET_SHARE:
+            break
+    return seconds, share
 
 
 def time_alternating(contenders: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                     log: Optional[Callable[[str], None]] = print) -> Dict[str, dict]:
+                     log: Optional[Callable[[str], None]] = print, quiet: bool = True) -> Dict[str, dict]:
     """Time each contender ``repeats`` times, interleaved (A B, B A, A B, ...), after ``warmup`` calls each.
 
-    Returns ``{name: dict(median_s, best_s, times_s)}``.
+    With ``quiet`` every timed call waits for an idle machine and is re-run when other processes used
+    more than QUIET_SHARE of it meanwhile (see above). Returns ``{name: dict(median_s, best_s, times_s,
+    others_share, contended_samples)}``.
     """
     names = list(contenders)
     for _ in range(warmup):
         for name in names:
             contenders[name]()
     times = {name: [] for name in names}
+    shares = {name: [] for name in names}
     for r in range(repeats):
         for name in (names if r % 2 == 0 else names[::-1]):
-            times[name].append(time_call(contenders[name]))
+            seconds, share = timed_quiet(contenders[name], quiet)
+            times[name].append(seconds)
+            shares[name].append(share)
         if log:
-            log("    round %d: %s" % (r + 1, "  ".join(f"{n} {times[n][-1]:.3f}s" for n in names)))
-    return {name: summarize(ts) for name, ts in times.items()}
+            log("    round %d: %s" % (r + 1, "  ".join(
+                f"{n} {times[n][-1]:.3f}s" + (f" (others {shares[n][-1]:.0%})" if shares[n][-1] else "")
+                for n in names)))
+    return {name: summarize(times[name], shares[name]) for name in names}
 
 
 def gemm_flops_per_s(dtype: torch.dtype, n: int = GEMM_SIZE, repeats: int = 5) -> float:
@@ -131,7 +206,7 @@ def gemm_flops_per_s(dtype: torch.dtype, n: int = GEMM_SIZE, repeats: int = 5) -
     a = torch.randn(n, n).to(dtype)
     b = torch.randn(n, n).to(dtype)
     torch.mm(a, b)  # warm-up (oneDNN / MKL kernel selection)
-    best = min(time_call(lambda: torch.mm(a, b)) for _ in range(repeats))
+    best = min(timed_quiet(lambda: torch.mm(a, b))[0] for _ in range(repeats))
     return 2 * n**3 / best
 
 

@@ -1,8 +1,8 @@
 """Training: deterministic data order, loss going down, 1 vs 2 processes (DDP, ZeRO-2), kill and resume."""
-import os
 import signal
 import time
 
+import psutil
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -102,11 +102,14 @@ def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, cache, plugin,
     run_train(write_config(ref_dir, ref_dir / "run", cache, **long), nproc=nproc)
     run_dir = tmp_path / "run"
     config = write_config(tmp_path, run_dir, cache, **long)
-    proc = run_train(config, nproc=nproc, stdout=None, stderr=None, start_new_session=True)
+    proc = run_train(config, nproc=nproc, stdout=None, stderr=None)
     deadline = time.time() + 300
     while latest_checkpoint(run_dir) is None and time.time() < deadline:  # kill soon after the first checkpoint
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)  # every process of the job at once, as a crashed node
+    job = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    for process in job:  # every process of the job at once (torchrun's workers too), as a crashed node
+        process.send_signal(signal.SIGKILL)
+    psutil.wait_procs(job, timeout=30)
     proc.wait()
     killed_at = latest_checkpoint(run_dir)
     assert killed_at is not None and killed_at.name != "step_00000120", "the run ended before it was killed"
