@@ -113,6 +113,11 @@ def time_call(fn: Callable[[], object]) -> float:
 QUIET_SHARE = 0.05  # others may use at most 5% of the machine during a timed call
 MAX_RETRIES = 4  # re-runs of a contended call before its sample is kept anyway (flagged)
 MAX_QUIET_WAIT_S = 120.0  # longest wait for a quiet moment before a call
+QUIET = {"enabled": True}  # set_quiet(False) for smoke runs (tiny calls are below /proc/stat's 10 ms tick)
+
+
+def set_quiet(enabled: bool) -> None:
+    QUIET["enabled"] = bool(enabled)
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -164,8 +169,9 @@ def summarize(times: List[float], shares: Optional[List[Optional[float]]] = None
     return out
 
 
-def timed_quiet(fn: Callable[[], object], quiet: bool = True) -> tuple:
+def timed_quiet(fn: Callable[[], object], quiet: Optional[bool] = None) -> tuple:
     """(seconds, others' share) of one call of fn, re-run while other processes disturbed it."""
+    quiet = QUIET["enabled"] if quiet is None else quiet
     for attempt in range(MAX_RETRIES + 1):
         if quiet:
             wait_for_quiet()
@@ -176,7 +182,7 @@ def timed_quiet(fn: Callable[[], object], quiet: bool = True) -> tuple:
 
 
 def time_alternating(contenders: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                     log: Optional[Callable[[str], None]] = print, quiet: bool = True) -> Dict[str, dict]:
+                     log: Optional[Callable[[str], None]] = print, quiet: Optional[bool] = None) -> Dict[str, dict]:
     """Time each contender ``repeats`` times, interleaved (A B, B A, A B, ...), after ``warmup`` calls each.
 
     With ``quiet`` every timed call waits for an idle machine and is re-run when other processes used
@@ -206,8 +212,13 @@ def gemm_flops_per_s(dtype: torch.dtype, n: int = GEMM_SIZE, repeats: int = 5) -
     a = torch.randn(n, n).to(dtype)
     b = torch.randn(n, n).to(dtype)
     torch.mm(a, b)  # warm-up (oneDNN / MKL kernel selection)
-    best = min(timed_quiet(lambda: torch.mm(a, b))[0] for _ in range(repeats))
-    return 2 * n**3 / best
+    calls = max(1, int(0.3 / max(time_call(lambda: torch.mm(a, b)), 1e-4)))  # >= 0.3 s per sample (10 ms ticks)
+
+    def block():
+        for _ in range(calls):
+            torch.mm(a, b)
+    best = min(timed_quiet(block)[0] for _ in range(repeats))
+    return 2 * n**3 * calls / best
 
 
 def measure_peaks(n: int = GEMM_SIZE, repeats: int = 5) -> dict:
