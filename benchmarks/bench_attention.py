@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from benchmarks.common import fmt_table, machine_info, save_json, time_alternating  # noqa: E402
+from benchmarks.common import fmt_table, machine_info, save_json, set_quiet, time_alternating  # noqa: E402
 
 
 def manual(q, k, v):
@@ -49,6 +49,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.hidden, args.heads, args.tokens_per_frame, args.frames, args.repeats = 64, 4, 16, [4], 2
+    set_quiet(not args.quick)
     info = machine_info()
     print(json.dumps(info))
     rows = []

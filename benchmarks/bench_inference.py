@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import ROOT, fmt_table, machine_info, save_json  # noqa: E402
+from benchmarks.common import ROOT, fmt_table, machine_info, save_json, set_quiet, wait_for_quiet  # noqa: E402
 
 SHAPES = dict(name="shapes (shipped)", config="configs/shapes/stdit_shapes.py", args=["--class", "5", "--frames", "16"],
               weights=["weights/shapes/stdit.safetensors", "weights/shapes/vae.safetensors"])
@@ -92,6 +92,7 @@ def in_process(config: str, cli_args, dtypes, repeats: int, steps=None) -> dict:
     times = {dt: [] for dt in dtypes}
     for r in range(repeats):
         for dt in (dtypes if r % 2 == 0 else dtypes[::-1]):
+            wait_for_quiet()
             times[dt].append(generate(gen, classes, frames, steps=steps, dtype=kinds[dt], progress=False)[1])
     return {dt: dict(sampling_s=statistics.median(t["sampling"] for t in ts),
                      decoding_s=statistics.median(t["decoding"] for t in ts), repeats=repeats)
@@ -100,6 +101,7 @@ def in_process(config: str, cli_args, dtypes, repeats: int, steps=None) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
+    set_quiet(not args.quick)
     info = machine_info()
     print(json.dumps(info))
     rows = []
@@ -121,6 +123,7 @@ def main(argv=None):
         runs = {dt: [] for dt in args.dtypes}
         for r in range(repeats):
             for dt in (args.dtypes if r % 2 == 0 else args.dtypes[::-1]):
+                wait_for_quiet()
                 res = run_cli(cli + ["--dtype", dt], args.threads)
                 print(f"  {target['name']} {dt} run {r + 1}: {res}")
                 runs[dt].append(res)

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from benchmarks.common import ROOT, fmt_table, machine_info, save_json  # noqa: E402
+from benchmarks.common import ROOT, fmt_table, machine_info, save_json, set_quiet, wait_for_quiet  # noqa: E402
 
 CONFIG = "configs/shapes/stdit_shapes.py"
 EULER_STEPS = [1, 2, 3, 4, 6, 8, 12, 16, 25, 50]
@@ -63,6 +63,7 @@ def main(argv=None):
 
     from benchmarks.pab import attention_broadcast
 
+    set_quiet(not args.quick)
     info = machine_info()
     print(json.dumps(info))
     cfg = load_config(str(ROOT / CONFIG))
@@ -90,6 +91,7 @@ def main(argv=None):
     rows = []
     for solver, steps, every in points:
         gen.scheduler.solver = solver
+        wait_for_quiet()  # the sampling time of this point should not include other processes' work
         label = f"{solver}" + (f" + broadcast/{every} ({'+'.join(args.pab_targets)})" if every else "")
         if every:
             with attention_broadcast(gen.model, every=every, targets=args.pab_targets) as state:

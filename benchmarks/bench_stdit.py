@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
+    set_quiet,
     fmt_table,
     machine_info,
     measure_in_child,
@@ -212,6 +213,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     if args.child:
         return child_main(args)
+    set_quiet(not args.quick)
     info = machine_info()
     print(json.dumps(info))
     config = dict(hidden=args.hidden, depth=args.depth, heads=args.heads, patch=args.patch, frames=args.frames,

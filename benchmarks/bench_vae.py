@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
+    set_quiet,
     ROOT,
     fmt_table,
     machine_info,
@@ -180,6 +181,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     if args.child:
         return child_main(args)
+    set_quiet(not args.quick)
     info = machine_info()
     print(json.dumps(info))
     rows = speed(args)

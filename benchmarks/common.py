@@ -152,6 +152,8 @@ def others_share(fn: Callable[[], object]) -> tuple:
 
 def wait_for_quiet(max_wait: float = MAX_QUIET_WAIT_S, sample: float = 0.5) -> float:
     """Sleep until the machine is idle (others < QUIET_SHARE over ``sample`` s); return seconds waited."""
+    if not QUIET["enabled"]:
+        return 0.0
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < max_wait:
         _, share = others_share(lambda: time.sleep(sample))
