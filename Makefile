@@ -23,13 +23,13 @@ demo: install
 test: install-dist
 	$(PY) -m pytest -q tests
 
-# Reproduce the shipped default model (weights/shapes/*.safetensors) from nothing on a CPU.
+# Reproduce the shipped default model (weights/shapes/*.safetensors) from nothing on a CPU (README: times).
+# The STDiT's latent cache is made with weights/shapes/vae.safetensors, so the VAE is copied there first.
 shapes-model: install-dist
 	$(PY) tools/make_shapes.py --out data/shapes --clips-per-class 300 --val-clips-per-class 30 --seed 0
 	$(PY) tools/train_vae.py configs/shapes/vae_shapes_2d.py
 	$(PY) tools/train_vae.py configs/shapes/vae_shapes_temporal.py --vae_init runs/vae_shapes_2d/vae.safetensors
-	$(PY) tools/train_vae.py configs/shapes/vae_shapes_decoder.py --vae_init runs/vae_shapes_temporal/vae.safetensors
 	mkdir -p weights/shapes
-	cp runs/vae_shapes_decoder/vae.safetensors weights/shapes/vae.safetensors
+	cp runs/vae_shapes_temporal/vae.safetensors weights/shapes/vae.safetensors
 	$(PY) tools/train.py configs/shapes/stdit_shapes.py
 	cp runs/stdit_shapes/model_ema.safetensors weights/shapes/stdit.safetensors

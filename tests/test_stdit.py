@@ -298,6 +298,19 @@ def test_temporal_attention_knows_frame_order():
     assert not torch.allclose(out, reversed_out, atol=1e-4)
 
 
+
+def test_temporal_blocks_know_the_absolute_frame_index():
+    # A still clip (every frame the same): relative positions alone (rotary) give every frame the same
+    # output, since every value is the same. The frame-index term on the temporal attention input must
+    # tell the frames apart, or a model cannot learn which way a class moves.
+    model = tiny(input_size=(FRAMES, 8, 8)).eval()
+    randomize(model)
+    x = frames_of(torch.randn(1, 4, 8, 8), FRAMES)
+    with torch.no_grad():
+        out = model(x, torch.tensor([10]), torch.tensor([3]))  # (1, C, T, H, W)
+    differences = (out[:, :, 1:] - out[:, :, :1]).abs().amax(dim=(0, 1, 3, 4))  # (T - 1,)
+    assert (differences > 1e-3).all(), differences
+
 def test_label_dropout():
     model = tiny(class_dropout_prob=1.0)
     labels = torch.tensor([1, 2, 3])

@@ -1,6 +1,6 @@
 # The tiny video VAE of the moving-shapes benchmark (../../shared/DESIGN.md section 6):
 # a small diffusers AutoencoderKL per frame (64x64x3 -> 8x8x4) followed by a small causal temporal VAE
-# (4x in time: 16 frames -> 4 latent frames). shift/scale are buffers: tools/train_vae.py measures them
+# (2x in time: 16 frames -> 8 latent frames). shift/scale are buffers: tools/train_vae.py measures them
 # on the training clips so the latents the diffusion model sees have zero mean and unit variance.
 num_frames = 16
 image_size = (64, 64)
@@ -31,7 +31,7 @@ vae = dict(
         filters=16,
         num_res_blocks=1,
         channel_multipliers=(1, 2, 2, 4),
-        temporal_downsample=(False, True, True),
+        temporal_downsample=(False, True, False),  # 2x in time (Open-Sora: 4x, (False, True, True))
         num_groups=8,
     ),
     micro_frame_size=17,

@@ -6,7 +6,11 @@ half keeps DiT's parameter names, so an image DiT checkpoint loads into ``spatia
 blocks are adaLN-Zero initialized, so such a model reproduces DiT exactly on every frame of a clip.
 
 Positions are computed, never stored: DiT's 2-D sin-cos table for the actual (H', W') patch grid is
-added to the tokens, and frame order enters only through rotary embeddings on the temporal q/k.
+added to the tokens. Frame order never enters the residual stream (that keeps the image-DiT equivalence):
+each temporal block adds a 1-D sin-cos table of the frame index to its own attention input (the
+normalized, modulated tokens, so values know which frame they come from) and rotates q/k (rotary).
+Without the absolute term a small model learns shapes but not the direction of motion: relative
+positions alone leave the frame index to be inferred from the clip's ends.
 
 Shapes: N clips, C latent channels, (T, H, W) latent size, (pt, ph, pw) patch, (T', H', W') patch grid,
 S = H' * W' tokens per frame, D hidden size.
@@ -26,6 +30,7 @@ from .layers import (
     Mlp,
     PatchEmbed3D,
     TimestepEmbedder,
+    get_1d_sincos_pos_embed,
     get_2d_sincos_pos_embed,
     modulate,
     rotary_cos_sin,
@@ -49,11 +54,15 @@ class STDiTBlock(nn.Module):
         self.mlp = Mlp(hidden_size, int(hidden_size * mlp_ratio))
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 6 * hidden_size))
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, rope=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, rope=None, frame_pos=None) -> torch.Tensor:
+        """x (N, T', S, D), c (N, D); temporal blocks get rope (cos, sin) and frame_pos (T', 1, D)."""
         mod = self.adaLN_modulation(c)[:, None, None, :]  # (N, 1, 1, 6D): one per clip, broadcast to tokens
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod.chunk(6, dim=-1)  # each (N, 1, 1, D)
+        h = modulate(self.norm1(x), shift_msa, scale_msa)  # (N, T', S, D)
+        if frame_pos is not None:
+            h = h + frame_pos  # (N, T', S, D): the frame index, inside this branch only
         # Gated residuals as one fused multiply-add each: x + gate * f(x)
-        x = torch.addcmul(x, gate_msa, self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rope))  # (N, T', S, D)
+        x = torch.addcmul(x, gate_msa, self.attn(h, rope))  # (N, T', S, D)
         x = torch.addcmul(x, gate_mlp, self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp)))  # (N, T', S, D)
         return x
 
@@ -176,6 +185,13 @@ class STDiT(nn.Module):
             lambda: get_2d_sincos_pos_embed(self.hidden_size, grid_h, grid_w).to(ref.device, ref.dtype),
         )
 
+    def frame_positions(self, length: int, ref: torch.Tensor) -> torch.Tensor:
+        """1-D sin-cos table of frame indices 0..length-1 -> (length, 1, D), on ref's device and dtype."""
+        return self._cached(
+            ("frame", length, ref.device, ref.dtype),
+            lambda: get_1d_sincos_pos_embed(self.hidden_size, torch.arange(length))[:, None, :].to(ref.device, ref.dtype),
+        )
+
     def temporal_rope(self, length: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotary (cos, sin) tables for ``length`` frames, each (length, D / num_heads) float32."""
         return self._cached(
@@ -223,9 +239,10 @@ class STDiT(nn.Module):
         x = x + self.spatial_positions(gh, gw, x)  # (N, T', S, D): the same 2-D table on every frame
         c = self.t_embedder(t) + self.y_embedder(y, self.training, force_drop_ids)  # (N, D): once per clip
         rope = self.temporal_rope(gt, x.device)  # (cos, sin), each (T', D / num_heads)
+        frame_pos = self.frame_positions(gt, x)  # (T', 1, D)
         for spatial, temporal in zip(self.spatial_blocks, self.temporal_blocks):
             x = self._run_block(spatial, x, c)  # (N, T', S, D): attention within each frame
-            x = self._run_block(temporal, x, c, rope)  # (N, T', S, D): attention across frames per position
+            x = self._run_block(temporal, x, c, rope, frame_pos)  # (N, T', S, D): attention across frames
         x = self.final_layer(x, c)  # (N, T', S, pt*ph*pw*C_out)
         return self.unpatchify(x, (gt, gh, gw))  # (N, C_out, T, H, W)
 
