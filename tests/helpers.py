@@ -1,4 +1,5 @@
-"""Shared test setups: tiny configs (VAE, inference, training), a latent cache, a training runner."""
+"""Shared test setups: tiny configs (VAE, inference, training), a latent cache, a training runner, tools."""
+import importlib.util
 import json
 import os
 import re
@@ -10,6 +11,15 @@ import torch
 from safetensors.torch import save_file
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_tool(name: str):
+    """Import ``tools/<name>.py`` as a module (the tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING) ")  # run_cli's logging format, not an error line
 

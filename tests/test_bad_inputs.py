@@ -5,7 +5,6 @@ run as real subprocesses to prove the exit code end to end. A fuzz test feeds ra
 as videos to VideoClipDataset. Removing any of the checks named in the table's comments makes its case
 fail: it then ends in a traceback (asserted absent), exit code 0, or a message without the expected text.
 """
-import importlib.util
 import os
 import random
 import subprocess
@@ -24,7 +23,7 @@ from opensora_lite.engine.checkpoint import save_checkpoint
 from opensora_lite.errors import DataError
 from opensora_lite.registry import MODELS, build_module
 
-from helpers import LOG_LINE, ROOT, TINY_INFERENCE, TINY_VAE, write_config, write_latent_cache
+from helpers import LOG_LINE, ROOT, load_tool, TINY_INFERENCE, TINY_VAE, write_config, write_latent_cache
 
 # Variants of the tiny inference config: name -> (text replaced, replacement).
 INFERENCE_VARIANTS = {
@@ -44,13 +43,6 @@ INFERENCE_VARIANTS = {
     "syntax": ("num_classes = 3", "num_classes = (3"),
     "base": ("num_classes = 3", "_base_ = ['./missing.py']\nnum_classes = 3"),
 }
-
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 TOOLS = {name: load_tool(name) for name in ("inference", "train", "train_vae", "vae_recon", "make_shapes")}

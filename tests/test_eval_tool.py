@@ -1,5 +1,4 @@
 """tools/eval.py end to end on the shipped model: results.json with every metric, the grid, no overwrite."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -8,16 +7,15 @@ import pytest
 from opensora_lite.cli import run_cli
 from opensora_lite.data.shapes import make_shapes_dataset
 
+from helpers import load_tool
+
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = str(ROOT / "configs" / "shapes" / "stdit_shapes.py")
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("eval_tool", ROOT / "tools" / "eval.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("eval")
 
 
 def test_eval_writes_every_metric_and_never_overwrites(tool, capsys, tmp_path):

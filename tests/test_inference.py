@@ -1,5 +1,4 @@
 """tools/inference.py end to end: the shipped default model, determinism, names, the XL random-init path."""
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -8,16 +7,15 @@ import torch
 from opensora_lite.cli import run_cli
 from opensora_lite.data.video_io import read_video
 
+from helpers import load_tool
+
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = str(ROOT / "configs" / "shapes" / "stdit_shapes.py")
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("inference", ROOT / "tools" / "inference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("inference")
 
 
 def run(tool, capsys, *argv):

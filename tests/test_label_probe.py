@@ -1,5 +1,4 @@
 """tools/shapes_label_probe.py: one loss per noise level and label variant, and a clear error without a cache."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,16 +8,15 @@ from safetensors.torch import save_file
 
 from opensora_lite.cli import run_cli
 
+from helpers import load_tool
+
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = ROOT / "configs" / "shapes" / "stdit_shapes.py"
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("shapes_label_probe", ROOT / "tools" / "shapes_label_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("shapes_label_probe")
 
 
 def config_with_cache(tmp_path: Path, cache: Path) -> Path:

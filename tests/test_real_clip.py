@@ -10,9 +10,8 @@ import torch
 from opensora_lite.cli import run_cli
 from opensora_lite.data.video_io import probe_video, read_video
 
-from helpers import ROOT, TINY_VAE
+from helpers import TINY_VAE, load_tool
 
-TOOL = ROOT / "tools" / "vae_recon.py"
 
 
 def real_clip() -> Path:
@@ -33,9 +32,7 @@ def test_both_backends_read_the_same_frames_of_a_real_clip():
 
 
 def test_vae_recon_runs_on_a_real_clip(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("vae_recon", TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("vae_recon")
     config = tmp_path / "vae_tiny.py"
     config.write_text(TINY_VAE)
     code = run_cli(tool.main, [str(config), "--input", str(real_clip()), "--frames", "8", "--size", "32", "48",

@@ -4,7 +4,6 @@ Training runs in-process (``train(cfg)``) wherever it can: a subprocess pays ~12
 Each test says in a comment which protection it proves, i.e. what would make it fail if removed.
 """
 import errno
-import importlib.util
 import json
 import os
 import re
@@ -29,15 +28,8 @@ from opensora_lite.errors import CheckpointError
 from opensora_lite.registry import MODELS, SCHEDULERS, build_module
 from opensora_lite.schedulers.rectified_flow import RectifiedFlow
 
-from helpers import LOG_LINE, ROOT, TINY_INFERENCE, TINY_VAE, run_train, write_config, write_latent_cache
+from helpers import LOG_LINE, load_tool, TINY_INFERENCE, TINY_VAE, run_train, write_config, write_latent_cache
 
-
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 INFERENCE, TRAIN, TRAIN_VAE, VAE_RECON, MAKE_SHAPES = (

@@ -1,7 +1,5 @@
 """tools/vae_recon.py: metrics, side-by-side MP4s, skipped files, no silent overwrite, one-line errors."""
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,19 +9,15 @@ from safetensors.torch import save_file
 from opensora_lite.cli import run_cli
 from opensora_lite.data import video_io
 
-from helpers import TINY_VAE
+from helpers import TINY_VAE, load_tool
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "vae_recon.py"
 CONFIG = TINY_VAE
 FRAMES, SIDE = 6, 16
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("vae_recon", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("vae_recon")
 
 
 @pytest.fixture

@@ -57,10 +57,7 @@ def main(argv):
     from opensora_lite.engine.generate import build_generator, generate
     from opensora_lite.eval.classifier import ShapesClassifier, features_and_predictions, train_classifier
     from opensora_lite.eval.metrics import frechet_distance, psnr, ssim
-    from opensora_lite.eval.shapes_judge import judge_clips
-
-    def judge_rate(clips, labels) -> float:
-        return sum(v["class_id"] == int(c) for v, c in zip(judge_clips(clips), labels)) / len(labels)
+    from opensora_lite.eval.shapes_judge import judge_accuracy, judge_clips
 
     torch.manual_seed(0)
     gen = build_generator(cfg, args.config)
@@ -106,8 +103,8 @@ def main(argv):
         classifier_accuracy_on_real_heldout=(real_preds == labels).float().mean().item(),
         frechet_distance_generated_vs_real=frechet_distance(gen_feats, real_feats),
         frechet_distance_real_vs_real=frechet_distance(real_feats[:half], real_feats[half:]),
-        judged_accuracy_real_heldout=judge_rate(real, labels),  # the judge's own error on real clips
-        judged_accuracy_vae_reconstruction=judge_rate(recon, labels),  # the ceiling the VAE puts on a generator
+        judged_accuracy_real_heldout=judge_accuracy(real, labels),  # the judge's own error on real clips
+        judged_accuracy_vae_reconstruction=judge_accuracy(recon, labels),  # the ceiling the VAE puts on a generator
         vae_psnr_db=psnr((recon + 1) / 2, (real + 1) / 2).mean().item(),
         vae_ssim=ssim((recon + 1) / 2, (real + 1) / 2).mean().item(),
         seconds_per_clip=seconds_per_clip, sampling_seconds=timings["sampling"], decoding_seconds=timings["decoding"],

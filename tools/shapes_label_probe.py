@@ -33,7 +33,7 @@ def main(argv):
     import torch
 
     from opensora_lite.data.datasets import LatentCacheDataset
-    from opensora_lite.data.shapes import DIRECTIONS
+    from opensora_lite.data.shapes import DIRECTIONS, SHAPES
     from opensora_lite.engine.checkpoint import load_checkpoint
     from opensora_lite.errors import UserError
     from opensora_lite.registry import MODELS, SCHEDULERS, build_module
@@ -53,7 +53,7 @@ def main(argv):
     labels = {
         "true": y,
         "opposite direction": shape * len(DIRECTIONS) + (direction ^ 1),  # right<->left, down<->up
-        "other shape": (shape + 1) % 3 * len(DIRECTIONS) + direction,
+        "other shape": (shape + 1) % len(SHAPES) * len(DIRECTIONS) + direction,
         "null": torch.full_like(y, model.num_classes),
     }
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(args.seed))
