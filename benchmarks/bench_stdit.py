@@ -29,13 +29,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
-    set_quiet,
     fmt_table,
     machine_info,
     measure_in_child,
     measure_peaks,
     run_with_peak_memory,
     save_json,
+    set_quiet,
     time_alternating,
 )
 

@@ -25,13 +25,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
-    set_quiet,
     ROOT,
     fmt_table,
     machine_info,
     measure_in_child,
     run_with_peak_memory,
     save_json,
+    set_quiet,
     time_alternating,
 )
 
@@ -193,7 +193,8 @@ def main(argv=None):
                              for r in rows]))
     quality = bf16_psnr(args) if args.psnr_clips else dict(skipped="--psnr-clips 0")
     print("bf16 decode error:", json.dumps(quality))
-    path = save_json("bench_vae", dict(machine={**info, "load_average_at_end": list(os.getloadavg())}, speed_config=SPEED_CONFIG, speed=rows, bf16_quality=quality,
+    machine = {**info, "load_average_at_end": list(os.getloadavg())}
+    path = save_json("bench_vae", dict(machine=machine, speed_config=SPEED_CONFIG, speed=rows, bf16_quality=quality,
                                        command="python " + " ".join(sys.argv)), args.quick, args.out)
     print("saved", path)
 

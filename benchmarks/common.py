@@ -118,6 +118,8 @@ QUIET = {"enabled": True}  # set_quiet(False) for smoke runs (tiny calls are bel
 
 def set_quiet(enabled: bool) -> None:
     QUIET["enabled"] = bool(enabled)
+
+
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
