@@ -6,8 +6,8 @@ so a config swaps them by name: ``dict(type="rflow", ...)`` or ``dict(type="iddp
 """
 from .guidance import mean_flat, model_output, split_model_kwargs
 from .iddpm import IDDPM, DiffusionSchedule, space_timesteps
-from .rectified_flow import RectifiedFlow, timestep_transform
+from .rectified_flow import RectifiedFlow, shift_timesteps, timestep_transform
 from .solvers import integrate
 
 __all__ = ["IDDPM", "DiffusionSchedule", "RectifiedFlow", "integrate", "mean_flat", "model_output",
-           "space_timesteps", "split_model_kwargs", "timestep_transform"]
+           "shift_timesteps", "space_timesteps", "split_model_kwargs", "timestep_transform"]

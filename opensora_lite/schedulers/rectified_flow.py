@@ -4,7 +4,7 @@
 * Path: x_t = (1 - t/1000) x0 + (t/1000) noise.
 * Target: the network predicts the velocity v = x0 - noise (its first C output channels).
 * Training t: uniform or logit-normal (sigmoid of N(loc, scale)) times 1000, optionally shifted
-  towards noise for large videos (:func:`timestep_transform`).
+  towards noise for large videos (:func:`timestep_transform`) and/or by a constant ``shift``.
 * Sampling: an ODE solver (Euler as Open-Sora, or Heun) from t = 1000 to 0 with classifier-free
   guidance on all latent channels.
 """
@@ -53,10 +53,17 @@ def timestep_transform(t: torch.Tensor, height, width, num_frames, scale: float 
     def as_tensor(v):
         return torch.as_tensor(v, device=t.device).float().expand(t.shape)  # (N,)
 
-    s = t / num_timesteps  # (N,) in [0, 1]
     ratio_space = (as_tensor(height) * as_tensor(width) / BASE_RESOLUTION).sqrt()
     ratio_time = (latent_frames(as_tensor(num_frames)) / BASE_NUM_FRAMES).sqrt()
-    ratio = ratio_space * ratio_time * scale  # (N,)
+    return shift_timesteps(t, ratio_space * ratio_time * scale, num_timesteps)
+
+
+def shift_timesteps(t: torch.Tensor, ratio, num_timesteps: int = 1000) -> torch.Tensor:
+    """t' = T r s / (1 + (r - 1) s) with s = t / T, for t (N,) and a ratio r > 0 (number or (N,)).
+
+    r > 1 moves every t towards noise (SD3's "shift"), r < 1 towards data; 0 and T stay fixed.
+    """
+    s = t / num_timesteps  # (N,) in [0, 1]
     return ratio * s / (1 + (ratio - 1) * s) * num_timesteps
 
 
@@ -71,6 +78,9 @@ class RectifiedFlow:
         sample_method: training t distribution, "uniform" or "logit-normal" (sigmoid(N(loc, scale))).
         use_timestep_transform: shift t towards noise by the video size (training and sampling).
         transform_scale: extra factor on the shift ratio during training.
+        shift: a constant ratio r (:func:`shift_timesteps`) applied to training and sampling t after
+            any size transform. Where a clip's content is already visible at high noise (small,
+            high-contrast latents), r > 1 puts training and solver steps where the layout is decided.
         use_discrete_timesteps: integer timesteps (training: randint; sampling: rounded).
         solver: "euler" (Open-Sora, one network call per step) or "heun" (2nd order, two calls).
     """
@@ -78,11 +88,13 @@ class RectifiedFlow:
     def __init__(self, num_timesteps: int = 1000, num_sampling_steps: int = 10, cfg_scale: float = 4.0,
                  sample_method: str = "uniform", loc: float = 0.0, scale: float = 1.0,
                  use_timestep_transform: bool = False, transform_scale: float = 1.0,
-                 use_discrete_timesteps: bool = False, solver: str = "euler"):
+                 use_discrete_timesteps: bool = False, solver: str = "euler", shift: float = 1.0):
         if sample_method not in SAMPLE_METHODS:
             raise ConfigError(f"unknown rflow sample_method '{sample_method}'; choose one of {SAMPLE_METHODS}")
         if solver not in SOLVERS:
             raise ConfigError(f"unknown rflow solver '{solver}'; choose one of {SOLVERS}")
+        if not shift > 0:
+            raise ConfigError(f"rflow shift must be a positive number, got {shift!r}")
         if not (num_timesteps >= 1 and num_sampling_steps >= 1):
             raise ConfigError(f"rflow num_timesteps and num_sampling_steps must be >= 1, got {num_timesteps} "
                               f"and {num_sampling_steps}")
@@ -95,6 +107,7 @@ class RectifiedFlow:
         self.transform_scale = transform_scale
         self.use_discrete_timesteps = use_discrete_timesteps
         self.solver = solver
+        self.shift = float(shift)
 
     ##################################################################################
     #                                   Training                                     #
@@ -118,11 +131,11 @@ class RectifiedFlow:
     def sample_timesteps(self, n: int, model_kwargs: Optional[dict] = None, device=None,
                          generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Training timesteps (n,) as ``training_losses`` draws them: sampled, then shifted when
-        ``use_timestep_transform`` (model_kwargs then holds the video size)."""
+        ``use_timestep_transform`` (model_kwargs then holds the video size) and by ``shift``."""
         t = self.sample_t(n, device=device, generator=generator)
         if self.use_timestep_transform:
             t = self._shift(t, split_model_kwargs(model_kwargs)[0], self.transform_scale)
-        return t
+        return shift_timesteps(t, self.shift, self.num_timesteps) if self.shift != 1.0 else t
 
     def training_losses(self, model, x0: torch.Tensor, model_kwargs: dict, t: Optional[torch.Tensor] = None,
                         noise: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None) -> dict:
@@ -162,7 +175,7 @@ class RectifiedFlow:
         """The solver's timesteps: a list of num_steps (n,) float tensors from num_timesteps down.
 
         ts_i = (1 - i / num_steps) * num_timesteps (rounded if discrete), shifted if
-        ``use_timestep_transform``; the solver's last step ends at t = 0.
+        ``use_timestep_transform`` and by ``shift``; the solver's last step ends at t = 0.
         """
         num_steps = num_steps or self.num_sampling_steps
         ts = [(1.0 - i / num_steps) * self.num_timesteps for i in range(num_steps)]
@@ -171,6 +184,8 @@ class RectifiedFlow:
         ts = [torch.full((n,), t, dtype=torch.float32, device=device) for t in ts]
         if self.use_timestep_transform:
             ts = [self._shift(t, size or {}) for t in ts]
+        if self.shift != 1.0:
+            ts = [shift_timesteps(t, self.shift, self.num_timesteps) for t in ts]
         return ts
 
     @torch.no_grad()
