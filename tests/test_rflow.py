@@ -7,7 +7,7 @@ from conftest import dit_tiny_stdit, fixture_atol, load_fixture
 
 from opensora_lite.errors import ConfigError
 from opensora_lite.registry import SCHEDULERS, build_module
-from opensora_lite.schedulers import RectifiedFlow, timestep_transform
+from opensora_lite.schedulers import RectifiedFlow, shift_timesteps, timestep_transform
 
 NULL_CLASS = 10  # dit_tiny has 10 classes; id 10 is the null class
 TT_CASES = ["img256", "img512", "img1024", "vid240p_17f", "vid240p_51f", "vid480p_102f", "vid720p_204f",
@@ -188,6 +188,22 @@ def test_uniform_t_range_and_seed_determinism():
     torch.testing.assert_close(losses[0], losses[1], atol=0, rtol=0)
     torch.manual_seed(12)
     assert not torch.equal(rf.training_losses(model, x0, dict(y=torch.zeros(3, dtype=torch.long)))["loss"], losses[0])
+
+
+def test_constant_shift_moves_training_and_solver_t_towards_noise():
+    t = torch.linspace(0, 1000, 11)
+    shifted = shift_timesteps(t, 3.0)
+    assert shifted[0] == 0 and shifted[-1] == 1000 and (shifted[1:-1] > t[1:-1]).all()
+    assert (shifted.diff() > 0).all()  # still an order-preserving map of [0, 1000]
+    torch.testing.assert_close(shift_timesteps(torch.tensor([500.0]), 3.0), torch.tensor([750.0]))  # 3*.5/(1+2*.5)
+    torch.testing.assert_close(shift_timesteps(shifted, 1 / 3.0), t)  # r and 1/r undo each other
+    plain, shifted_rf = RectifiedFlow(sample_method="uniform"), RectifiedFlow(sample_method="uniform", shift=3.0)
+    draws = [rf.sample_timesteps(4096, generator=torch.Generator().manual_seed(0)) for rf in (plain, shifted_rf)]
+    torch.testing.assert_close(draws[1], shift_timesteps(draws[0], 3.0))
+    ts = [torch.cat(rf.sampling_timesteps(1, num_steps=10)) for rf in (plain, shifted_rf)]
+    torch.testing.assert_close(ts[1], shift_timesteps(ts[0], 3.0))
+    with pytest.raises(ConfigError, match="shift"):
+        RectifiedFlow(shift=0.0)
 
 
 ##################################################################################
