@@ -9,8 +9,7 @@ Positions are computed, never stored: DiT's 2-D sin-cos table for the actual (H'
 added to the tokens. Frame order never enters the residual stream (that keeps the image-DiT equivalence):
 each temporal block adds a 1-D sin-cos table of the frame index to its own attention input (the
 normalized, modulated tokens, so values know which frame they come from) and rotates q/k (rotary).
-Without the absolute term a small model learns shapes but not the direction of motion: relative
-positions alone leave the frame index to be inferred from the clip's ends.
+Rotary alone is relative: the absolute term is what tells the frames of a still clip apart.
 
 Shapes: N clips, C latent channels, (T, H, W) latent size, (pt, ph, pw) patch, (T', H', W') patch grid,
 S = H' * W' tokens per frame, D hidden size.
