@@ -1,7 +1,7 @@
 """Which training recipe makes the shapes STDiT learn its classes? Judged accuracy against training steps.
 
     python benchmarks/shapes_recipe.py --device cuda            # every variant, in parallel processes
-    python benchmarks/shapes_recipe.py --variants uniform --seeds 0 --evals 500,1000   # one, on the CPU
+    python benchmarks/shapes_recipe.py --runs uniform:0 --evals 500,1000   # one, on the CPU
     python benchmarks/shapes_recipe.py --quick                  # smoke run (a few steps, 1 clip per class)
 
 Each variant trains the shapes STDiT (configs/shapes/stdit_shapes.py, its model, batch, lr, warm-up, grad
@@ -61,10 +61,11 @@ def train_and_judge(run: str, args) -> None:
     """Train one VARIANT:SEED and print one JSON line per evaluation point."""
     from opensora_lite.config import load_config
     from opensora_lite.data.datasets import LatentCacheDataset
-    from opensora_lite.data.shapes import DIRECTIONS, SHAPES
+    from opensora_lite.data.shapes import split_class_id
     from opensora_lite.engine.checkpoint import load_checkpoint
     from opensora_lite.engine.ema import EMA
     from opensora_lite.engine.generate import Generator, generate
+    from opensora_lite.engine.train_loop import step_draws
     from opensora_lite.eval.shapes_judge import judge_clips
     from opensora_lite.registry import MODELS, SCHEDULERS, build_module
 
@@ -94,9 +95,8 @@ def train_and_judge(run: str, args) -> None:
     t0 = time.time()
     for step in range(1, evals[-1] + 1):
         rows = torch.randint(0, len(latents), (s.batch_size,), generator=draws).to(device)
-        drop = (torch.rand(s.batch_size, generator=draws) < cfg.model.class_dropout_prob).to(device)
-        t = scheduler.sample_timesteps(s.batch_size, size, generator=draws).to(device)
-        noise = torch.randn((s.batch_size, *latents.shape[1:]), generator=draws).to(device)
+        drop, t, noise = (d.to(device) for d in step_draws(scheduler, s.batch_size, latents.shape[1:],
+                                                          cfg.model.class_dropout_prob, size, draws))
         loss = scheduler.training_losses(model, latents[rows], dict(y=labels[rows], force_drop_ids=drop), t=t,
                                          noise=noise)["loss"].mean()
         loss.backward()
@@ -108,7 +108,7 @@ def train_and_judge(run: str, args) -> None:
         if step in evals:
             videos, _ = generate(gen, classes, size["num_frames"], seed=0, batch_size=len(classes), progress=False)
             verdicts = judge_clips(videos)
-            truth = [(SHAPES[c // len(DIRECTIONS)], DIRECTIONS[c % len(DIRECTIONS)]) for c in classes]
+            truth = [split_class_id(c) for c in classes]  # (shape, direction) per clip
             row = dict(variant=name, seed=seed, step=step, loss=loss.item(), seconds=round(time.time() - t0, 1),
                        accuracy=sum(v["class_id"] == c for v, c in zip(verdicts, classes)) / len(classes),
                        shape_accuracy=sum(v["shape"] == sh for v, (sh, _) in zip(verdicts, truth)) / len(classes),

@@ -126,6 +126,16 @@ def _batch_latents(batch, vae, device) -> torch.Tensor:
         return vae.encode(batch["video"].to(device))
 
 
+def step_draws(scheduler, n: int, latent_shape, label_dropout: float, video_size: dict,
+               gen: torch.Generator) -> tuple:
+    """The random draws of one training step for n clips, in this order from ``gen`` (on the CPU):
+    label-dropout mask (n,) bool, timesteps (n,), noise (n, *latent_shape)."""
+    drop = torch.rand(n, generator=gen) < label_dropout
+    t = scheduler.sample_timesteps(n, video_size, generator=gen)
+    noise = torch.randn((n, *latent_shape), generator=gen)
+    return drop, t, noise
+
+
 def _vae_fingerprint(cfg, vae_ckpt) -> str:
     """sha256 of the VAE config and weights: a latent cache made with other ones is refused."""
     digest = hashlib.sha256(json.dumps(cfg.vae.to_dict() if hasattr(cfg.vae, "to_dict") else cfg.vae,
@@ -234,9 +244,8 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
         y = batch["label"].to(info.device)                                        # (n,)
         # Randomness of this step, drawn for the whole global batch, this rank keeping its rows.
         gen = torch.Generator().manual_seed(s["seed"] * 1_000_003 + step)
-        drop = (torch.rand(global_batch, generator=gen) < label_dropout)[rows].to(info.device)
-        t = scheduler.sample_timesteps(global_batch, video_size, generator=gen)[rows].to(info.device)
-        noise = torch.randn((global_batch, *x0.shape[1:]), generator=gen)[rows].to(info.device)
+        drop, t, noise = (d[rows].to(info.device) for d in step_draws(scheduler, global_batch, x0.shape[1:],
+                                                                     label_dropout, video_size, gen))
         with autocast:  # label dropout for classifier-free guidance: dropped rows get the null class
             loss = scheduler.training_losses(model, x0, dict(y=y, force_drop_ids=drop), t=t, noise=noise)["loss"].mean()
         global_loss = all_reduce_mean(loss.float())
