@@ -18,7 +18,6 @@ import json
 import os
 import sys
 from contextlib import nullcontext
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -7,8 +7,10 @@ Method (the machine is shared and noisy):
   Every timed call first waits for an idle machine and is re-run if other processes used more than 5%
   of the CPUs meanwhile (measured from /proc/stat minus this process's own CPU time; see
   :func:`timed_quiet`); each sample's ``others_share`` is saved.
-* **Peak**: the matmul throughput of a large square GEMM (2n^3 FLOPs), measured in the same run, before
-  and after the contenders; the best is the "peak" that model FLOP utilisation (MFU) is divided by.
+* **Peak**: the matmul throughput of a large square GEMM (2n^3 FLOPs), measured in the same run. Timed
+  as one more contender, interleaved with the models (:func:`gemm_block`), its median is the "peak" that
+  model FLOP utilisation (MFU) is divided by: the GEMM and the models then see the same machine. The best
+  GEMM of the whole run (also measured alone before and after the contenders) is kept as a stricter bound.
 * **Peak memory** (:func:`measure_in_child`): one fresh subprocess per point runs the call once; the kernel's
   high-water mark of resident memory (``VmHWM``) is reset (``/proc/self/clear_refs``) just before the call
   and read after it, so ``peak_mib`` is the process's peak RSS during the call and ``extra_mib`` that minus
@@ -173,6 +175,16 @@ def summarize(times: List[float], shares: Optional[List[Optional[float]]] = None
     return out
 
 
+def paired_ratio(numerator_times: List[float], denominator_times: List[float]) -> float:
+    """Median over rounds of ``numerator[r] / denominator[r]`` for two contenders of one :func:`time_alternating` run.
+
+    The two calls of a round run back to back, so a slow drift of the machine's speed (frequency, a noisy
+    neighbour on the host: invisible in /proc/stat) scales both and cancels in their ratio; the ratio of
+    the two medians mixes rounds taken at different speeds. Both are saved; tables show this one.
+    """
+    return statistics.median(a / b for a, b in zip(numerator_times, denominator_times))
+
+
 def timed_quiet(fn: Callable[[], object], quiet: Optional[bool] = None) -> tuple:
     """(seconds, others' share) of one call of fn, re-run while other processes disturbed it."""
     quiet = QUIET["enabled"] if quiet is None else quiet
@@ -211,18 +223,28 @@ def time_alternating(contenders: Dict[str, Callable[[], object]], repeats: int, 
     return {name: summarize(times[name], shares[name]) for name in names}
 
 
-def gemm_flops_per_s(dtype: torch.dtype, n: int = GEMM_SIZE, repeats: int = 5) -> float:
-    """Best throughput (FLOP/s) of an n x n @ n x n matmul in ``dtype`` (bf16: a real bf16 GEMM)."""
+def gemm_block(dtype: torch.dtype, n: int = GEMM_SIZE, min_seconds: float = 0.3) -> tuple:
+    """(callable, FLOPs per call): enough n x n @ n x n matmuls in ``dtype`` to last ~``min_seconds``.
+
+    Timed as one more contender beside the models (see :func:`time_alternating`), it measures the GEMM
+    peak under the same conditions as they run: interleaved, so a noisy moment hits both alike.
+    """
     a = torch.randn(n, n).to(dtype)
     b = torch.randn(n, n).to(dtype)
     torch.mm(a, b)  # warm-up (oneDNN / MKL kernel selection)
-    calls = max(1, int(0.3 / max(time_call(lambda: torch.mm(a, b)), 1e-4)))  # >= 0.3 s per sample (10 ms ticks)
+    calls = max(1, int(min_seconds / max(time_call(lambda: torch.mm(a, b)), 1e-4)))  # >= 10 ms ticks
 
     def block():
         for _ in range(calls):
             torch.mm(a, b)
+    return block, 2 * n**3 * calls
+
+
+def gemm_flops_per_s(dtype: torch.dtype, n: int = GEMM_SIZE, repeats: int = 5) -> float:
+    """Best throughput (FLOP/s) of an n x n @ n x n matmul in ``dtype`` (bf16: a real bf16 GEMM)."""
+    block, flops = gemm_block(dtype, n)
     best = min(timed_quiet(block)[0] for _ in range(repeats))
-    return 2 * n**3 * calls / best
+    return flops / best
 
 
 def measure_peaks(n: int = GEMM_SIZE, repeats: int = 5) -> dict:

@@ -11,7 +11,6 @@ this batch shape (t = num_timesteps at noise) starts a new run. Benchmarks only:
 """
 from contextlib import contextmanager
 
-import torch
 
 
 @contextmanager

@@ -210,6 +210,7 @@ CASES = {
     "seed not an int": _case("train", ["{train}", "--train.seed", "x"], "train.seed must be an integer >= 0"),
     "grad clip not a number": _case("train", ["{train}", "--train.grad_clip", "a"], "train.grad_clip must be a number"),
     "bad plugin flag": _case("train", ["{train}", "--plugin", "zero3"], "invalid choice: 'zero3'"),
+    "compile not a bool": _case("train", ["{train}", "--train.compile", "yes"], "train.compile must be True or False"),
     "bad plugin in config": _case("train", ["{train}", "--train.plugin", "zero3"], "unknown plugin 'zero3'"),
     "bad precision in config": _case("train", ["{train}", "--train.precision", "fp16"], "unknown precision 'fp16'"),
     "latent cache missing": _case("train", ["{train_cache}"], "no such latent cache file"),

@@ -80,6 +80,20 @@ def test_run_writes_complete_checkpoints_and_refuses_to_overwrite(tmp_path, refe
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_compiled_training_follows_the_eager_run(tmp_path, cache, reference_run):
+    config = write_config(tmp_path, tmp_path / "run", cache, compile=True)
+    result = run_train(config)
+    assert "train.compile" in result.stdout + result.stderr
+    eager, compiled = losses(reference_run), losses(tmp_path / "run")
+    assert sorted(compiled) == sorted(eager) == list(range(1, 7))
+    # inductor fuses and reorders float ops, so the weights drift apart by rounding only
+    assert all(abs(compiled[s] - eager[s]) <= 1e-3 * abs(eager[s]) for s in eager), (eager, compiled)
+    a = load_file(latest_checkpoint(reference_run) / "model.safetensors")
+    b = load_file(latest_checkpoint(tmp_path / "run") / "model.safetensors")
+    assert a.keys() == b.keys()  # the compiled run's checkpoints load into an eager model
+    assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
+
+
 @pytest.mark.parametrize("plugin", ["ddp", "zero2"])
 def test_two_processes_match_one_process(tmp_path, cache, reference_run, plugin):
     config = write_config(tmp_path, tmp_path / "run", cache, plugin=plugin)
