@@ -18,8 +18,12 @@ temporal position table is sized to the clip (``video_length`` = latent frames).
   ``mfu_vs_best_peak`` divides the median time's FLOP/s by the best GEMM of the whole run instead, a
   stricter bound on a machine whose speed drifts (see benchmarks/common.py). "x Latte" is also paired
   round by round (``speedup_median_of_medians`` keeps the ratio of the medians).
-* Peak memory: one subprocess per point (see common.measure_in_child), after a warm-up call on a
-  1-frame clip (so one-time library loading is not counted).
+* Scaling table: per frame count and mode, peak memory first, one subprocess per point (see
+  common.measure_in_child), after a warm-up call on a 1-frame clip (so one-time library loading is not
+  counted); then the contenders whose child fitted in RAM are timed, interleaved. A point that does not
+  fit is reported with its child's error instead of killing the run. The JSON is written after the
+  default-config table and after every scaling point.
+* ``matmuls``: STDiT's matmuls alone (see MatmulsOnly), the ceiling of an implementation at this config.
 """
 import argparse
 import gc
@@ -32,6 +36,7 @@ from contextlib import nullcontext
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
     fmt_table,
@@ -63,12 +68,15 @@ def parse_args(argv=None):
     p.add_argument("--size", type=int, default=32, help="latent height = width")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--repeats", type=int, default=9, help="timed rounds per contender (fp32)")
+    p.add_argument("--gemm-seconds", type=float, default=1.0,
+                   help="length of the interleaved GEMM block (about one model call: a short block samples "
+                        "the machine's drifting speed at a point, a long call averages it)")
     p.add_argument("--bf16-repeats", type=int, default=3, help="timed rounds per contender in bf16")
     p.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
     p.add_argument("--modes", nargs="+", default=["fwd", "train"], choices=["fwd", "train"])
     p.add_argument("--models", nargs="+", default=["stdit", "latte"],
                    help="contenders: stdit, latte, stdit-v0 (the pre-optimisation code), stdit-compile, "
-                        "stdit-ckpt (gradient checkpointing)")
+                        "stdit-ckpt (gradient checkpointing), matmuls (STDiT's matmuls alone: a ceiling)")
     p.add_argument("--scaling-frames", type=int, nargs="*", default=[4, 8, 16, 32],
                    help="latent frame counts of the scaling table (empty: skip it)")
     p.add_argument("--scaling-dtype", default="fp32", choices=list(DTYPES))
@@ -86,7 +94,7 @@ def parse_args(argv=None):
     if args.quick:
         args.hidden, args.depth, args.heads, args.size, args.repeats, args.bf16_repeats = 64, 2, 4, 16, 2, 2
         args.scaling_frames = [2, 4] if args.scaling_frames else []
-        args.scaling_repeats = 1
+        args.scaling_repeats, args.gemm_seconds = 1, 0.05
     return args
 
 
@@ -130,6 +138,49 @@ class LatteClassConditional(torch.nn.Module):
         return self.latte(x, timestep=t, encoder_hidden_states=caption, return_dict=False)[0]
 
 
+class MatmulsOnly:
+    """STDiT's matmuls alone: a ceiling for the real model at the same config and token count.
+
+    Per layer, spatial and temporal: the qkv, proj, fc1 and fc2 GEMMs on all tokens, SDPA over each
+    frame's patches and matmul-softmax-matmul over the frames; in train mode also each GEMM's two
+    backward GEMMs (input and weight gradients) and the attentions' backward kernels. Nothing runs
+    between them (no norms, activations, residuals, rearranges, gradient sums), so its time is what a
+    forward or a training step would take if every other op were free.
+    """
+
+    def __init__(self, args, frames: int):
+        D, N, S, H = args.hidden, args.batch, (args.size // args.patch) ** 2, args.heads
+        M, Dh = N * frames * S, args.hidden // args.heads
+        g = torch.Generator().manual_seed(0)
+        dims = ((D, 3 * D), (D, D), (D, MLP_RATIO * D), (MLP_RATIO * D, D))  # qkv, proj, fc1, fc2
+        self.gemms = [(torch.randn(M, i, generator=g), torch.randn(o, i, generator=g) * i**-0.5,
+                       torch.zeros(o), torch.randn(M, o, generator=g)) for i, o in dims]  # x, W, b, grad of y
+        shapes = dict(space=(N * frames, H, S, Dh), time=(N * S, H, frames, Dh))  # (batch, heads, length, Dh)
+        self.attention = {axis: [torch.randn(shape, generator=g).requires_grad_() for _ in range(4)]
+                          for axis, shape in shapes.items()}  # q, k, v, grad of the output
+        self.depth = args.depth
+
+    @staticmethod
+    def _attend(axis: str, q, k, v):
+        if axis == "space":
+            return F.scaled_dot_product_attention(q, k, v)  # (B, H, L, Dh)
+        return torch.matmul(torch.matmul(q, k.transpose(-1, -2)).softmax(-1), v)  # (B, H, L, Dh)
+
+    def step(self, train: bool) -> None:
+        for _ in range(self.depth):
+            for axis, (q, k, v, grad_out) in self.attention.items():
+                for inp, weight, bias, grad_y in self.gemms:
+                    torch.addmm(bias, inp, weight.t())  # forward (M, out)
+                    if train:
+                        torch.mm(grad_y, weight)  # input gradient (M, in)
+                        torch.mm(grad_y.t(), inp)  # weight gradient (out, in)
+                with torch.set_grad_enabled(train):
+                    out = self._attend(axis, q, k, v)
+                if train:
+                    q.grad = k.grad = v.grad = None  # written, not accumulated
+                    out.backward(grad_out.detach())
+
+
 def build(name: str, args, frames: int):
     if name == "stdit":
         return build_stdit(args, frames)
@@ -143,6 +194,8 @@ def build(name: str, args, frames: int):
         return torch.compile(build_stdit(args, frames))
     if name == "latte":
         return LatteClassConditional(build_latte(args, frames), args.hidden)
+    if name == "matmuls":
+        return MatmulsOnly(args, frames)
     raise SystemExit(f"unknown model {name!r}")
 
 
@@ -157,7 +210,11 @@ def inputs(args, frames: int):
 def make_call(model, mode: str, dtype: torch.dtype, x, t, y):
     """A no-argument callable running one forward (no_grad) or one training step of ``model``."""
     autocast = torch.autocast("cpu", dtype=dtype) if dtype != torch.float32 else nullcontext()
-    if mode == "fwd":
+    if isinstance(model, MatmulsOnly):
+        def call():
+            with autocast:
+                model.step(train=mode == "train")
+    elif mode == "fwd":
         model.eval()
 
         def call():
@@ -234,7 +291,7 @@ def main(argv=None):
     x, t, y = inputs(args, args.frames)
     results, interleaved_peaks = [], {}
     for dtype in args.dtypes:
-        gemm, gemm_flop = gemm_block(DTYPES[dtype])
+        gemm, gemm_flop = gemm_block(DTYPES[dtype], min_seconds=args.gemm_seconds)
         for mode in args.modes:
             print(f"== {mode} {dtype}")
             calls = {name: make_call(m, mode, DTYPES[dtype], x, t, y) for name, m in models.items()
@@ -272,38 +329,53 @@ def main(argv=None):
                                 "" if r["speedup_vs_latte"] is None else f"{r['speedup_vs_latte']:.2f}"] for r in results])
     print(table)
 
+    def save():
+        return save_json("bench_stdit", dict(
+            machine={**info, "load_average_at_end": list(os.getloadavg())}, config=config,
+            gemm_peak_flops=dict(before=peaks_before, after=peaks_after, interleaved=interleaved_peaks, best=best_peaks),
+            results=results, scaling=scaling, command="python " + " ".join(sys.argv)), args.quick, args.out)
+
     scaling = []
-    scaling_models = args.scaling_models
+    save()  # the default-config table is kept even if the scaling table dies
+    del models
+    gc.collect()
     for frames in args.scaling_frames:
         print(f"== scaling: {frames} latent frames ({args.scaling_dtype})")
         fx, ft, fy = inputs(args, frames)
-        built = {name: build(name, args, frames) for name in scaling_models}
         for mode in args.modes:
-            calls = {name: make_call(m, mode, DTYPES[args.scaling_dtype], fx, ft, fy) for name, m in built.items()
-                     if not (name == "stdit-ckpt" and mode == "fwd")}
-            timed = time_alternating(calls, args.scaling_repeats)
-            for name, r in timed.items():
+            names = [n for n in args.scaling_models if not (n == "stdit-ckpt" and mode == "fwd")]
+            # Memory first, one fresh process per point: a point that does not fit in RAM kills only its
+            # child (the kernel's OOM killer) and is reported, not timed.
+            memory = {}
+            for name in names:
+                memory[name] = {} if args.no_memory else measure_in_child(
+                    os.path.abspath(__file__), child_args(args, name, mode, args.scaling_dtype, frames))
+                mem = memory[name]
+                print(f"   memory {name} {mode} {frames} frames: "
+                      + (f"peak {mem['peak_mib']:.0f} MiB, extra {mem['extra_mib']:.0f} MiB" if "peak_mib" in mem
+                         else mem.get("error", "not measured")[-300:]))
+            fits = [n for n in names if "error" not in memory[n]]
+            built = {name: build(name, args, frames) for name in fits}
+            calls = {name: make_call(m, mode, DTYPES[args.scaling_dtype], fx, ft, fy) for name, m in built.items()}
+            timed = time_alternating(calls, args.scaling_repeats) if calls else {}
+            for name in names:
                 row = dict(model=name, mode=mode, dtype=args.scaling_dtype, frames=frames,
-                           tokens=args.batch * frames * (args.size // args.patch) ** 2, **r)
-                row["gflop_per_s"] = model_flops(args, frames, mode) / r["median_s"] / 1e9
+                           tokens=args.batch * frames * (args.size // args.patch) ** 2, memory=memory[name])
+                if name in timed:
+                    row.update(timed[name])
+                    row["gflop_per_s"] = model_flops(args, frames, mode) / row["median_s"] / 1e9
+                else:
+                    row["skipped"] = "its memory child failed (out of memory?), see memory.error"
                 scaling.append(row)
-        del built, calls
-        gc.collect()
-    if not args.no_memory:
-        for row in scaling:
-            mem = measure_in_child(os.path.abspath(__file__),
-                                   child_args(args, row["model"], row["mode"], row["dtype"], row["frames"]))
-            row["memory"] = mem
-            print(f"   memory {row['model']} {row['mode']} {row['frames']} frames: "
-                  + (f"peak {mem['peak_mib']:.0f} MiB, extra {mem['extra_mib']:.0f} MiB" if "peak_mib" in mem else mem["error"][-300:]))
+            del built, calls
+            gc.collect()
+            save()
     if scaling:
         header = ["model", "mode", "latent frames", "tokens", "median s", "GFLOP/s", "peak RSS MiB", "extra MiB"]
-        print(fmt_table(header, [[r["model"], r["mode"], r["frames"], r["tokens"], r["median_s"], r["gflop_per_s"],
-                                  r.get("memory", {}).get("peak_mib", ""), r.get("memory", {}).get("extra_mib", "")]
-                                 for r in scaling]))
-    path = save_json("bench_stdit", dict(machine={**info, "load_average_at_end": list(os.getloadavg())}, config=config, gemm_peak_flops=dict(
-        before=peaks_before, after=peaks_after, interleaved=interleaved_peaks, best=best_peaks), results=results, scaling=scaling,
-        command="python " + " ".join(sys.argv)), args.quick, args.out)
+        print(fmt_table(header, [[r["model"], r["mode"], r["frames"], r["tokens"], r.get("median_s", "failed"),
+                                  r.get("gflop_per_s", ""), r["memory"].get("peak_mib", ""),
+                                  r["memory"].get("extra_mib", "")] for r in scaling]))
+    path = save()
     print("saved", path)
 
 

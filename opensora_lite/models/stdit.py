@@ -171,7 +171,13 @@ class STDiT(nn.Module):
     #############################################################################
 
     def _cached(self, key, make):
-        """Memoize a computed table; inference-mode tensors are kept apart (autograd may not save them)."""
+        """Memoize a computed table; inference-mode tensors are kept apart (autograd may not save them).
+
+        Under torch.compile the table is computed in the graph instead (constants that inductor folds):
+        a dict lookup keyed by device and dtype would break the graph and recompile for every key.
+        """
+        if torch.compiler.is_compiling():
+            return make()
         key = (*key, torch.is_inference_mode_enabled())
         if key not in self._position_cache:
             self._position_cache[key] = make()
