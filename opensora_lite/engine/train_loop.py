@@ -211,8 +211,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
         ema.load_state_dict(ckpt["ema"], meta["ema_updates"])
     if s["compile"]:
         # In place: parameters, state_dict keys, EMA and checkpoints are unchanged; only the training
-        # forward/backward run as inductor graphs (bench_stdit.py: 1.11x per step at STDiT-S on 2 CPU
-        # cores, after ~160 s of compiling on the first step).
+        # forward/backward run as inductor graphs (a modest gain on CPU: see benchmarks/README.md).
         model.compile()
         if info.is_main:
             logger.info("train.compile: the first step compiles the model (minutes on a CPU)")
