@@ -208,6 +208,11 @@ def inputs(args, frames: int):
     return x, t, y
 
 
+def runs_in(name: str, mode: str) -> bool:
+    """Whether contender ``name`` has a ``mode`` call: gradient checkpointing only changes training."""
+    return not (name == "stdit-ckpt" and mode == "fwd")
+
+
 def make_call(model, mode: str, dtype: torch.dtype, x, t, y):
     """A no-argument callable running one forward (no_grad) or one training step of ``model``."""
     autocast = torch.autocast("cpu", dtype=dtype) if dtype != torch.float32 else nullcontext()
@@ -296,7 +301,7 @@ def main(argv=None):
         for mode in args.modes:
             print(f"== {mode} {dtype}")
             calls = {name: make_call(m, mode, DTYPES[dtype], x, t, y) for name, m in models.items()
-                     if not (name == "stdit-ckpt" and mode == "fwd")}
+                     if runs_in(name, mode)}
             repeats = args.bf16_repeats if dtype == "bf16" else args.repeats
             first_call_s = {name: time_call(call) for name, call in calls.items()}  # torch.compile compiles here
             print("   first call (s): " + ", ".join(f"{n} {v:.1f}" for n, v in first_call_s.items()))
@@ -347,7 +352,7 @@ def main(argv=None):
         print(f"== scaling: {frames} latent frames ({args.scaling_dtype})")
         fx, ft, fy = inputs(args, frames)
         for mode in args.modes:
-            names = [n for n in args.scaling_models if not (n == "stdit-ckpt" and mode == "fwd")]
+            names = [n for n in args.scaling_models if runs_in(n, mode)]
             # Memory first, one fresh process per point: a point that does not fit in RAM kills only its
             # child (the kernel's OOM killer) and is reported, not timed.
             memory = {}

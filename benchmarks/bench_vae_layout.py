@@ -11,7 +11,6 @@ Also saved: the largest difference between the two layouts' outputs (they comput
 """
 import argparse
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -63,8 +62,8 @@ def main(argv=None):
             timed = time_alternating(calls, args.repeats, warmup=0)
             rows.append(dict(decoder=name, size=args.size, max_abs_diff=max_diff,
                              speedup_paired=paired_ratio(timed["contiguous"]["times_s"], timed["channels_last"]["times_s"]),
-                             speedup_medians=statistics.median(timed["contiguous"]["times_s"])
-                             / statistics.median(timed["channels_last"]["times_s"]), **timed))
+                             speedup_medians=timed["contiguous"]["median_s"] / timed["channels_last"]["median_s"],
+                             **timed))
             module.to(memory_format=torch.contiguous_format)
     print(fmt_table(["decoder", "size", "contiguous s", "channels-last s", "channels-last speedup (paired)", "max |diff|"],
                     [[r["decoder"], r["size"], r["contiguous"]["median_s"], r["channels_last"]["median_s"],

@@ -12,7 +12,6 @@ this batch shape (t = num_timesteps at noise) starts a new run. Benchmarks only:
 from contextlib import contextmanager
 
 
-
 @contextmanager
 def attention_broadcast(model, every: int = 2, targets=("temporal",), keep_first: int = 1, keep_last: int = 0,
                         num_steps=None):
