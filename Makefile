@@ -1,27 +1,32 @@
 # opensora_lite: set-up, the main job and the tests on a fresh CPU machine.
-# torch is pinned here (the CPU wheel of this machine), not in setup.py, so GPU users keep their own.
+# torch is pinned here (the CPU wheel of this machine), not in pyproject.toml, so GPU users keep their own.
 PY ?= python3
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
-# colossalai 0.5.0 declares pins that conflict with everything else: install it without
-# its dependencies and add the ones it really imports (see ../shared/DESIGN.md section 7).
-COLOSSALAI_DEPS := psutil "peft>=0.17" transformers accelerate einops galore-torch bitsandbytes
 
-.PHONY: install install-dist demo test shapes-model
+.PHONY: install install-dist demo test test-fast shapes-model
 
 install:
 	$(PIP) install -q torch==$(TORCH_VERSION)
 	$(PIP) install -q -e ".[test]"
 
+# colossalai 0.5.0 declares pins that conflict with everything else: the [train] extras are the packages it
+# really imports, and colossalai itself is installed without its dependencies (docs/install.md).
 install-dist: install
-	$(PIP) install -q $(COLOSSALAI_DEPS)
+	$(PIP) install -q -e ".[train,test,dev]"
 	$(PIP) install -q --no-deps colossalai==0.5.0
 
 demo: install
 	$(PY) tools/inference.py configs/shapes/stdit_shapes.py --class 5 --frames 16 --save-dir samples/demo
 
 test: install-dist
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests
+
+# The same without the slow tests (torchrun, SIGKILL, torch.compile, package builds).
+test-fast: install-dist
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -m "not slow" tests
 
 # Reproduce the shipped default model (weights/shapes/*.safetensors) from nothing on a CPU (README: times).
 # The STDiT's latent cache is made with weights/shapes/vae.safetensors, so the VAE is copied there first.

@@ -1,11 +1,19 @@
-"""Load an mmengine Python config (``configs/*.py``, ``_base_`` inheritance) and apply CLI overrides."""
+"""Load an mmengine Python config (``configs/*.py``, ``_base_`` inheritance) and apply CLI overrides.
+
+The shipped ``configs/`` and ``weights/`` resolve from any working directory: a relative config path or a
+``ckpt`` path of a config that does not exist relative to the working directory is looked up in the shipped
+roots (:func:`shipped_roots`; ``docs/install.md``).
+"""
 import ast
 import os
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from mmengine.config import Config
 
 from .errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def parse_value(text: str) -> Any:
@@ -16,18 +24,57 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def shipped_roots() -> list[Path]:
+    """The folders that hold the shipped ``configs/`` and ``weights/``: the package itself (a wheel installs them
+    as ``opensora_lite/configs`` and ``opensora_lite/weights``) and, in a source checkout or an editable install,
+    the project folder above the package."""
+    roots = [PACKAGE_DIR]
+    if (PACKAGE_DIR.parent / "pyproject.toml").is_file():
+        roots.append(PACKAGE_DIR.parent)
+    return roots
+
+
+def find_shipped(path: str, prefixes: Iterable[str] = ("",)) -> str | None:
+    """``path`` as given if it exists; else the first ``root/prefix/path`` of a shipped root that exists; else None."""
+    if os.path.exists(path):
+        return path
+    if os.path.isabs(path):
+        return None
+    for root in shipped_roots():
+        for prefix in prefixes:
+            candidate = root / prefix / path
+            if candidate.exists():
+                return str(candidate)
+    return None
+
+
+def resolve_shipped_ckpts(cfg: Config) -> None:
+    """Point each ``ckpt`` path of ``cfg`` that is missing relative to the working directory at its shipped file."""
+    ckpt = cfg.get("ckpt")
+    if not isinstance(ckpt, (Mapping, Config)):
+        return
+    for key, value in ckpt.items():
+        if isinstance(value, str) and value:
+            ckpt[key] = find_shipped(value) or value
+
+
 def load_config(path: str, overrides: Mapping[str, Any] | None = None) -> Config:
     """Load ``path`` and set each dotted key of ``overrides`` (``"model.depth": 4``).
 
     A top-level key and every parent of a dotted key must exist in the config; a new leaf inside an
     existing dict is allowed (``model.depth`` for ``type="STDiT-S/2"``) because the builders reject
     keys their constructors do not take. Raises :class:`ConfigError` naming the file and the key.
+
+    A relative ``path`` missing from the working directory is looked up in the shipped configs
+    (``configs/shapes/stdit_shapes.py`` or ``shapes/stdit_shapes.py``), and so are the ``ckpt`` paths of the
+    config (:func:`resolve_shipped_ckpts`, after the overrides).
     """
-    if not os.path.isfile(path):
+    found = find_shipped(path, prefixes=("", "configs"))
+    if found is None or not os.path.isfile(found):
         what = "is a directory" if os.path.isdir(path) else "does not exist"
         raise ConfigError(f"config file {path!r} {what}; pass a Python config such as configs/shapes/stdit_shapes.py")
     try:
-        cfg = Config.fromfile(path)
+        cfg = Config.fromfile(found)
     except Exception as err:  # syntax errors, bad _base_ paths ...
         raise ConfigError(f"cannot load config {path!r}: {type(err).__name__}: {err}") from None
     for key, value in (overrides or {}).items():
@@ -40,6 +87,7 @@ def load_config(path: str, overrides: Mapping[str, Any] | None = None) -> Config
         if not isinstance(node, (Mapping, Config)) or (not parents and leaf not in node):
             raise ConfigError(f"{path}: override '{key}': the config has no key '{leaf}'")
         node[leaf] = value
+    resolve_shipped_ckpts(cfg)
     return cfg
 
 

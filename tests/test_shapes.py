@@ -1,4 +1,4 @@
-"""The moving-shapes benchmark (DESIGN.md section 6), its independent judge, and the eval metrics."""
+"""The moving-shapes benchmark (docs/shapes_benchmark.md), its independent judge, and the eval metrics."""
 import csv
 import json
 import sys

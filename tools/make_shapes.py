@@ -1,4 +1,4 @@
-"""Write the synthetic moving-shapes benchmark (DESIGN.md section 6) as MP4 files + CSV.
+"""Write the synthetic moving-shapes benchmark (docs/shapes_benchmark.md) as MP4 files + CSV.
 
     python tools/make_shapes.py --out data/shapes --clips-per-class 200 --val-clips-per-class 20 --seed 0
 

@@ -1,4 +1,4 @@
-# The tiny video VAE of the moving-shapes benchmark (../../shared/DESIGN.md section 6):
+# The tiny video VAE of the moving-shapes benchmark (docs/shapes_benchmark.md):
 # a small diffusers AutoencoderKL per frame (64x64x3 -> 8x8x4) followed by a small causal temporal VAE
 # (2x in time: 16 frames -> 8 latent frames). shift/scale are buffers: tools/train_vae.py measures them
 # on the training clips so the latents the diffusion model sees have zero mean and unit variance.

@@ -1,4 +1,4 @@
-"""The synthetic moving-shapes benchmark (DESIGN.md section 6).
+"""The synthetic moving-shapes benchmark (docs/shapes_benchmark.md).
 
 A clip: ``num_frames`` (16) frames of ``size`` x ``size`` (64) RGB, black background, one filled shape of
 a random fully saturated colour (HSV S=1, V=1), radius / half side uniform in [8, 12] px, moving in a
@@ -37,7 +37,7 @@ DIRECTION_VECTORS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "down": (0.0, 1.0
 NUM_CLASSES = len(SHAPES) * len(DIRECTIONS)  # 12
 CLASS_NAMES = [f"{shape}-{direction}" for shape in SHAPES for direction in DIRECTIONS]
 
-NUM_FRAMES = 16  # DESIGN.md section 6 defaults
+NUM_FRAMES = 16  # docs/shapes_benchmark.md defaults
 FRAME_SIZE = 64
 RADIUS_RANGE = (8.0, 12.0)  # px, radius of the circle, half side of the square / triangle
 SPEED_RANGE = (1.5, 2.5)  # px per frame

@@ -237,7 +237,7 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 #                       Foreign checkpoints: the key maps                       #
 #################################################################################
 
-# facebookresearch/DiT -> STDiT: everything else keeps its name (see DESIGN.md section 3).
+# facebookresearch/DiT -> STDiT: everything else keeps its name (see docs/contracts.md, "Image-DiT compatibility").
 DIT_KEY_MAP = [(re.compile(r"^blocks\.(\d+)\."), r"spatial_blocks.\1.")]
 
 

@@ -14,11 +14,14 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UserError
 
 logger = logging.getLogger(__name__)
 
 PLUGINS = ("ddp", "zero1", "zero2")
+# colossalai's declared pins conflict with everything else: it is installed on its own, without its dependencies
+# (the ones it really imports are the [train] extras).
+COLOSSALAI_INSTALL = "pip install --no-deps colossalai==0.5.0"
 PRECISIONS = ("fp32", "bf16")
 # A rank that waits this long on a collective gives up: a dead peer ends the run instead of hanging it.
 DEFAULT_TIMEOUT_S = 300
@@ -85,14 +88,25 @@ def _patch_colossalai_for_cpu() -> None:
     CpuAccelerator._opensora_lite_patched = True
 
 
+def missing_colossalai_message(module: str | None) -> str:
+    """The one-line fix for a failed colossalai import: colossalai itself, or one of the packages it imports."""
+    if module and module.split(".")[0] == "colossalai":
+        return f"training needs colossalai, which is not installed: run `{COLOSSALAI_INSTALL}` (docs/install.md)"
+    return (f"colossalai cannot import {module!r}: install the training extras with "
+            f"`pip install \"opensora_lite[train]\"` (docs/install.md)")
+
+
 def make_booster(plugin: str, precision: str, max_grad_norm: float, device: torch.device):
     """Build a colossalai ``Booster`` with the named plugin ("ddp", "zero1", "zero2")."""
     if plugin not in PLUGINS:
         raise ConfigError(f"unknown plugin {plugin!r}; choose one of {', '.join(PLUGINS)}")
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    from colossalai.booster import Booster
-    from colossalai.booster.plugin import LowLevelZeroPlugin, TorchDDPPlugin
+    try:
+        from colossalai.booster import Booster
+        from colossalai.booster.plugin import LowLevelZeroPlugin, TorchDDPPlugin
+    except ModuleNotFoundError as err:
+        raise UserError(missing_colossalai_message(err.name)) from None
 
     if plugin == "ddp":
         # DDP keeps fp32 weights; bf16 runs under autocast in the trainer.

@@ -1,4 +1,4 @@
-"""An independent judge of moving-shapes clips (DESIGN.md section 6): which shape, moving which way?
+"""An independent judge of moving-shapes clips (docs/shapes_benchmark.md): which shape, moving which way?
 
 It knows nothing about any generator: it segments the bright foreground of each frame, checks that it
 is one plausible blob, tracks its centroid to get the direction, and classifies the shape from the
