@@ -6,7 +6,10 @@ TORCH_VERSION ?= 2.13.0
 
 .PHONY: install install-dist demo test test-fast shapes-model
 
+# ffmpeg (the Debian package) cuts and rotates the test videos of tests/test_video_io.py with -c copy;
+# apt-get runs only where it is missing.
 install:
+	command -v ffmpeg >/dev/null || (apt-get update -qq && apt-get install -y -qq ffmpeg)
 	$(PIP) install -q torch==$(TORCH_VERSION)
 	$(PIP) install -q -e ".[test]"
 

@@ -4,6 +4,8 @@
 with one sub-folder per class. A bad file (unreadable, empty, truncated, not a video) never crashes an
 epoch and never becomes a zero tensor: it is reported once with ``logging.warning``, remembered in
 ``dataset.bad_files``, and replaced by another valid clip chosen deterministically from the index and seed.
+A file with a few damaged packets that the decoder conceals is kept; its concealed frames are counted in
+``dataset.concealed_frames`` and reported once per file.
 
 :class:`LatentCacheDataset` reads latents precomputed by :func:`build_latent_cache` from one safetensors
 file, with metadata (VAE config hash, num_frames, size, ...) checked by ``check_compatible``.
@@ -27,10 +29,11 @@ from tqdm import tqdm
 from ..errors import DataError, UserError
 from ..registry import DATASETS
 from .video_io import (
+    DEFAULT_MAX_SOURCE_PIXELS,
     VIDEO_EXTENSIONS,
     OutputExistsError,
     probe_video,
-    read_video,
+    read_clip,
     read_video_frames,
     sample_frame_indices,
 )
@@ -126,6 +129,9 @@ class VideoClipDataset(Dataset):
         seed: fixes random starts and the choice of replacement clips.
         check_files: probe every file at construction (open + decode the first frame) and drop the bad
             ones with one summary warning, instead of discovering them lazily.
+        stream: which video stream of each file (0 = the first by index, the default; see ``read_video``).
+        max_source_pixels, max_source_frames: files with larger frames or more frames are bad files
+            (None: no limit); the default pixel limit is 8K UHD.
 
     ``index`` in an item is the clip actually returned: it differs from the requested index when that
     file was bad and got replaced. With DataLoader workers, each worker keeps its own ``bad_files`` and
@@ -144,6 +150,9 @@ class VideoClipDataset(Dataset):
         latent_cache: Optional[Union[str, os.PathLike]] = None,
         seed: int = 0,
         check_files: bool = False,
+        stream: Optional[int] = None,
+        max_source_pixels: Optional[int] = DEFAULT_MAX_SOURCE_PIXELS,
+        max_source_frames: Optional[int] = None,
     ):
         source = Path(source)
         if start not in ("random", "center"):
@@ -154,6 +163,9 @@ class VideoClipDataset(Dataset):
         self.backend, self.start, self.short_policy = backend, start, short_policy
         self.seed, self.epoch = int(seed), 0
         self.rows: Optional[List[Dict[str, str]]] = None  # the CSV rows (with their extra columns)
+        self.read_limits = dict(stream=stream, max_source_pixels=max_source_pixels,
+                                max_source_frames=max_source_frames)
+        self._concealed: Dict[str, int] = {}  # path -> frames concealed in its last read
         if source.is_dir():
             self.paths, self.labels, self.classes = _read_folder(source)
         elif source.is_file():
@@ -177,6 +189,11 @@ class VideoClipDataset(Dataset):
     @property
     def num_classes(self) -> int:
         return len(self.classes) if self.classes else max(self.labels) + 1
+
+    @property
+    def concealed_frames(self) -> Dict[str, int]:
+        """Files kept despite damage -> frames the decoder concealed in them (each reported once)."""
+        return dict(self._concealed)
 
     @property
     def bad_files(self) -> List[str]:
@@ -213,7 +230,7 @@ class VideoClipDataset(Dataset):
     def _load(self, index: int) -> torch.Tensor:
         """Decode clip ``index``: (3, T, H, W) float in [-1, 1]."""
         generator = torch.Generator().manual_seed(_seed_from(self.seed, self.epoch, index))
-        return read_video(
+        clip = read_clip(
             self.paths[index],
             self.num_frames,
             self.frame_interval,
@@ -222,7 +239,18 @@ class VideoClipDataset(Dataset):
             backend=self.backend,
             short_policy=self.short_policy,
             generator=generator,
+            **self.read_limits,
         )
+        if clip.concealed:
+            self._note_concealed(index, clip.concealed)
+        return clip.video
+
+    def _note_concealed(self, index: int, frames: int) -> None:
+        key = str(self.paths[index])
+        if key not in self._concealed:
+            logger.warning("%s: kept a damaged video: the decoder concealed %d of its %d frames read",
+                           key, frames, self.num_frames)
+        self._concealed[key] = frames
 
     def _candidates(self, index: int) -> Iterator[int]:
         """``index`` then replacements in a fixed pseudo-random order given (seed, index); skips known-bad files."""
@@ -255,9 +283,10 @@ class VideoClipDataset(Dataset):
         keep = []
         for i, path in enumerate(self.paths):
             try:
-                read_video_frames(path, 1, start=0, backend=self.backend)
+                read_video_frames(path, 1, start=0, backend=self.backend, **self.read_limits)
                 if self.short_policy == "error":  # a too-short file would fail every time: drop it now
-                    total = probe_video(path, self.backend)[0]
+                    total = probe_video(path, self.backend, self.read_limits["stream"],
+                                        self.read_limits["max_source_pixels"])[0]
                     sample_frame_indices(total, self.num_frames, self.frame_interval, 0, "error", path=path)
                 keep.append(i)
             except DataError as e:
