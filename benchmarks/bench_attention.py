@@ -74,7 +74,8 @@ def main(argv=None):
     print(fmt_table(["axis", "T", "seq len", "sequences", "mode", "kernel", "median ms"],
                     [[r["axis"], r["frames"], r["seq_len"], r["sequences"], r["mode"], r["kernel"], 1e3 * r["median_s"]]
                      for r in rows]))
-    print("saved", save_json("bench_attention", dict(machine={**info, "load_average_at_end": list(os.getloadavg())}, args=vars(args), results=rows,
+    print("saved", save_json("bench_attention", dict(machine={**info, "load_average_at_end": list(os.getloadavg())},
+                                                     args=vars(args), results=rows,
                                                      command="python " + " ".join(sys.argv)), args.quick, args.out))
 
 

@@ -12,7 +12,8 @@ Each point is one run of ``python tools/inference.py CONFIG ...`` in a fresh pro
 The CLI prints its split to 0.1 s, too coarse for the small shapes model: for it, ``generate`` is also
 timed in this process (``in_process``: build once, then alternating fp32/bf16 calls, median of repeats).
 
-fp32 and bf16 (``--dtype``) runs alternate; the median of the repeats is reported.
+fp32 and bf16 runs (the CLI's ``--dtype``, chosen by ``--dtypes`` here) alternate; the median of the repeats is
+reported.
 """
 import argparse
 import json
@@ -142,8 +143,10 @@ def main(argv=None):
             rows.append(row)
     header = ["target", "dtype", "steps", "wall s", "sampling s", "decoding s", "peak RSS MiB"]
     print(fmt_table(header, [[r["target"], r.get("dtype", ""), r.get("steps", ""), r.get("wall_s", ""),
-                              r.get("sampling_s", ""), r.get("decoding_s", ""), r.get("peak_rss_mib", "")] for r in rows]))
-    path = save_json("bench_inference", dict(machine={**info, "load_average_at_end": list(os.getloadavg())}, results=rows, command="python " + " ".join(sys.argv)),
+                              r.get("sampling_s", ""), r.get("decoding_s", ""), r.get("peak_rss_mib", "")]
+                             for r in rows]))
+    path = save_json("bench_inference", dict(machine={**info, "load_average_at_end": list(os.getloadavg())},
+                                             results=rows, command="python " + " ".join(sys.argv)),
                      args.quick, args.out)
     print("saved", path)
 

@@ -1,7 +1,7 @@
 """Speed vs quality of rectified-flow sampling on the shipped shapes model: judged accuracy per model evaluation.
 
     python benchmarks/bench_sampling.py                 # Euler and Heun at several step counts
-    python benchmarks/bench_sampling.py --pab           # + attention broadcast (benchmarks/pab.py)
+    python benchmarks/bench_sampling.py --pab           # + attention broadcast (benchmarks/archive/pab.py)
     python benchmarks/bench_sampling.py --quick         # smoke run (random init if no weights)
 
 For every point, ``clips_per_class`` clips of every class are generated (the same seeds at every point:
@@ -57,11 +57,10 @@ def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    from benchmarks.archive.pab import attention_broadcast
     from opensora_lite.config import load_config
     from opensora_lite.engine.generate import build_generator, generate
     from opensora_lite.eval.shapes_judge import judge_clips
-
-    from benchmarks.pab import attention_broadcast
 
     set_quiet(not args.quick)
     info = machine_info()
@@ -117,7 +116,8 @@ def main(argv=None):
     print(fmt_table(header, [[r["label"], r["steps"], r["nfe"], f"{r['accuracy']:.3f}", r["rejected"],
                               r["sampling_s_per_clip"]] for r in rows]))
     path = save_json("bench_sampling", dict(
-        machine={**info, "load_average_at_end": list(os.getloadavg())}, config=CONFIG, random_init=random_init, dtype=args.dtype,
+        machine={**info, "load_average_at_end": list(os.getloadavg())}, config=CONFIG, random_init=random_init,
+        dtype=args.dtype,
         cfg_scale=args.cfg_scale if args.cfg_scale is not None else gen.scheduler.cfg_scale,
         clips_per_class=args.clips_per_class, frames=frames, results=rows, command="python " + " ".join(sys.argv)),
         args.quick, args.out)

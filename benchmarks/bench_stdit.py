@@ -188,7 +188,7 @@ def build(name: str, args, frames: int):
     if name == "stdit-ckpt":
         return build_stdit(args, frames, grad_checkpointing=True)
     if name == "stdit-v0":
-        from benchmarks.stdit_v0 import STDiTv0
+        from benchmarks.archive.stdit_v0 import STDiTv0
 
         return STDiTv0(build_stdit(args, frames))
     if name == "stdit-compile":
@@ -274,7 +274,8 @@ def child_main(args) -> None:
 def child_args(args, model: str, mode: str, dtype: str, frames: int):
     return ["--model", model, "--mode", mode, "--dtype", dtype, "--frames", str(frames), "--hidden", str(args.hidden),
             "--depth", str(args.depth), "--heads", str(args.heads), "--patch", str(args.patch),
-            "--size", str(args.size), "--batch", str(args.batch)] + (["--threads", str(args.threads)] if args.threads else [])
+            "--size", str(args.size), "--batch", str(args.batch)] \
+        + (["--threads", str(args.threads)] if args.threads else [])
 
 
 def main(argv=None):
@@ -323,7 +324,8 @@ def main(argv=None):
 
     for r in results:
         flops = model_flops(args, args.frames, r["mode"])
-        latte = next((q for q in results if q["model"] == "latte" and q["mode"] == r["mode"] and q["dtype"] == r["dtype"]), None)
+        latte = next((q for q in results
+                      if q["model"] == "latte" and q["mode"] == r["mode"] and q["dtype"] == r["dtype"]), None)
         r["tokens_per_s"] = config["tokens"] / r["median_s"]
         r["gflop"] = flops / 1e9
         r["gflop_per_s"] = flops / r["median_s"] / 1e9
@@ -332,16 +334,19 @@ def main(argv=None):
         r["mfu_vs_fp32_peak"] = flops / r["median_s"] / interleaved_peaks.get(f"{r['mode']}_fp32", best_peaks["fp32"])
         r["speedup_vs_latte"] = paired_ratio(latte["times_s"], r["times_s"]) if latte else None
         r["speedup_median_of_medians"] = latte["median_s"] / r["median_s"] if latte else None
-    header = ["model", "mode", "dtype", "median s", "best s", "tokens/s", "GFLOP/s", "MFU", "MFU (best peak)", "x Latte"]
+    header = ["model", "mode", "dtype", "median s", "best s", "tokens/s", "GFLOP/s", "MFU", "MFU (best peak)",
+              "x Latte"]
     table = fmt_table(header, [[r["model"], r["mode"], r["dtype"], r["median_s"], r["best_s"], r["tokens_per_s"],
                                 r["gflop_per_s"], f"{100 * r['mfu']:.0f}%", f"{100 * r['mfu_vs_best_peak']:.0f}%",
-                                "" if r["speedup_vs_latte"] is None else f"{r['speedup_vs_latte']:.2f}"] for r in results])
+                                "" if r["speedup_vs_latte"] is None else f"{r['speedup_vs_latte']:.2f}"]
+                               for r in results])
     print(table)
 
     def save():
         return save_json("bench_stdit", dict(
             machine={**info, "load_average_at_end": list(os.getloadavg())}, config=config,
-            gemm_peak_flops=dict(before=peaks_before, after=peaks_after, interleaved=interleaved_peaks, best=best_peaks),
+            gemm_peak_flops=dict(before=peaks_before, after=peaks_after, interleaved=interleaved_peaks,
+                                 best=best_peaks),
             results=results, scaling=scaling, command="python " + " ".join(sys.argv)), args.quick, args.out)
 
     scaling = []

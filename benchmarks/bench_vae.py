@@ -118,7 +118,8 @@ def speed(args) -> list:
             repeats = 1 if frames > 32 and not args.quick else args.repeats
             timed = time_alternating(calls, repeats, warmup=0)
             for dt, r in timed.items():
-                rows.append(dict(op=op, frames=frames, size=args.size, dtype=dt, frames_per_s=frames / r["median_s"], **r))
+                rows.append(dict(op=op, frames=frames, size=args.size, dtype=dt, frames_per_s=frames / r["median_s"],
+                                 **r))
     return rows
 
 
@@ -131,7 +132,8 @@ def memory(args, rows):
         row["memory"] = measure_in_child(os.path.abspath(__file__), child)
         mem = row["memory"]
         print(f"   memory {row['op']} {row['frames']} frames {row['dtype']}: "
-              + (f"peak {mem['peak_mib']:.0f} MiB, extra {mem['extra_mib']:.0f} MiB" if "peak_mib" in mem else mem["error"][-300:]))
+              + (f"peak {mem['peak_mib']:.0f} MiB, extra {mem['extra_mib']:.0f} MiB" if "peak_mib" in mem
+                 else mem["error"][-300:]))
 
 
 def bf16_psnr(args) -> dict:

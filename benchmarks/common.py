@@ -188,7 +188,7 @@ def paired_ratio(numerator_times: List[float], denominator_times: List[float]) -
 def timed_quiet(fn: Callable[[], object], quiet: Optional[bool] = None) -> tuple:
     """(seconds, others' share) of one call of fn, re-run while other processes disturbed it."""
     quiet = QUIET["enabled"] if quiet is None else quiet
-    for attempt in range(MAX_RETRIES + 1):
+    for _ in range(MAX_RETRIES + 1):
         if quiet:
             wait_for_quiet()
         seconds, share = others_share(fn)

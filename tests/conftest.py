@@ -1,4 +1,4 @@
-"""Shared test helpers: reference fixtures (tests/fixtures, made as tests/fixtures/README.md says) and small utilities."""
+"""Shared test helpers: reference fixtures (tests/fixtures/, made as its README.md says) and small utilities."""
 import json
 from pathlib import Path
 

@@ -81,7 +81,8 @@ def run_train(config: Path, *args, nproc: int = 1, check: bool = True, **popen):
         return subprocess.Popen(cmd, env=env, **popen)
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     if check and result.returncode != 0:
-        raise AssertionError(f"training failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+        raise AssertionError(f"training failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
+                             f"{result.stderr[-5000:]}")
     return result
 
 

@@ -23,7 +23,7 @@ from opensora_lite.engine.checkpoint import save_checkpoint
 from opensora_lite.errors import DataError
 from opensora_lite.registry import MODELS, build_module
 
-from helpers import LOG_LINE, ROOT, load_tool, TINY_INFERENCE, TINY_VAE, write_config, write_latent_cache
+from helpers import LOG_LINE, ROOT, TINY_INFERENCE, TINY_VAE, load_tool, write_config, write_latent_cache
 
 # Variants of the tiny inference config: name -> (text replaced, replacement).
 INFERENCE_VARIANTS = {

@@ -6,7 +6,6 @@ import os
 
 import pytest
 import torch
-from conftest import fixture_atol, load_fixture
 from safetensors import safe_open
 
 from opensora_lite.engine import checkpoint as ckpt
@@ -21,6 +20,8 @@ from opensora_lite.engine.checkpoint import (
 from opensora_lite.errors import CheckpointError
 from opensora_lite.models import STDiT
 from opensora_lite.registry import MODELS, build_module
+
+from conftest import fixture_atol, load_fixture
 
 RTOL = 1e-5
 

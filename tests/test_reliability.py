@@ -22,15 +22,17 @@ from opensora_lite.config import load_config
 from opensora_lite.data.sampler import GlobalBatchSampler
 from opensora_lite.engine import run_checkpoint as rc
 from opensora_lite.engine.checkpoint import save_checkpoint
-from opensora_lite.engine.run_checkpoint import (complete_checkpoints, latest_checkpoint, load_run_checkpoint,
-                                                 save_run_checkpoint)
+from opensora_lite.engine.run_checkpoint import (
+    complete_checkpoints,
+    latest_checkpoint,
+    load_run_checkpoint,
+    save_run_checkpoint,
+)
 from opensora_lite.errors import CheckpointError
 from opensora_lite.registry import MODELS, SCHEDULERS, build_module
 from opensora_lite.schedulers.rectified_flow import RectifiedFlow
 
-from helpers import LOG_LINE, load_tool, TINY_INFERENCE, TINY_VAE, run_train, write_config, write_latent_cache
-
-
+from helpers import LOG_LINE, TINY_INFERENCE, TINY_VAE, load_tool, run_train, write_config, write_latent_cache
 
 INFERENCE, TRAIN, TRAIN_VAE, VAE_RECON, MAKE_SHAPES = (
     load_tool(n) for n in ("inference", "train", "train_vae", "vae_recon", "make_shapes"))
@@ -124,7 +126,8 @@ LOADING_PATHS = {
     "train ckpt.init": lambda t, evil: (TRAIN, [_train_config(t["root"], ckpt=dict(init=str(evil))),
                                                 "--outputs", t["root"] / "run_init"]),
     "train --resume": lambda t, evil: (TRAIN, [_train_config(t["root"]), "--outputs", t["root"] / "run_resume",
-                                               "--resume", _hostile_resume_folder(t["root"], Path(str(evil) + ".marker"))]),
+                                               "--resume",
+                                               _hostile_resume_folder(t["root"], Path(str(evil) + ".marker"))]),
     "train_vae --vae_init": lambda t, evil: (TRAIN_VAE, [_train_vae_config(t["root"]), "--vae_init", evil]),
     "vae_recon --ckpt": lambda t, evil: (VAE_RECON, [t["config"], "--input", t["root"] / "clip.mp4", "--ckpt", evil,
                                                      "--save-dir", t["root"] / "recon"]),
@@ -151,7 +154,8 @@ def test_a_pickle_that_runs_code_is_refused_by_every_loading_path(path, tiny, tm
     tool, argv = LOADING_PATHS[path](t, evil)
     code, _, err = run(tool, capsys, *argv)
     assert code == 2 and len(err) == 1, err
-    assert re.search(r"refusing to load .*evil\.pth?:|cannot read .*(evil\.safetensors|model\.safetensors)", err[0]), err
+    assert re.search(r"refusing to load .*evil\.pth?:|cannot read .*(evil\.safetensors|model\.safetensors)",
+                     err[0]), err
     assert not marker.exists() and not Path(str(evil) + ".marker").exists()
 
 
@@ -308,7 +312,8 @@ def test_a_kill_while_deleting_a_checkpoint_never_leaves_a_complete_looking_one(
 
     def dies_midway(path, *args, **kwargs):
         path = Path(path)
-        if (path / "meta.json").is_file() and (path / "model.safetensors").is_file() and path.name != "step_00000004.tmp":
+        complete = (path / "meta.json").is_file() and (path / "model.safetensors").is_file()
+        if complete and path.name != "step_00000004.tmp":
             (path / "model.safetensors").unlink()  # rmtree got this far ...
             raise Killed  # ... when the process was killed
         return real_rmtree(path, *args, **kwargs)

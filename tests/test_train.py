@@ -12,7 +12,6 @@ from opensora_lite.engine.run_checkpoint import latest_checkpoint
 
 from helpers import losses, run_train, write_config, write_latent_cache
 
-
 ##################################################################################
 #                               Data order                                       #
 ##################################################################################

@@ -6,11 +6,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from conftest import fixture_atol, load_fixture
 from opensora_lite.config import load_config
 from opensora_lite.errors import CheckpointError, ConfigError, DataError
 from opensora_lite.models.vae import DiagonalGaussian, TemporalVAE, VideoAutoencoderKL, VideoAutoencoderPipeline
 from opensora_lite.registry import MODELS, build_module
+
+from conftest import fixture_atol, load_fixture
 
 SD, INPUTS, OUTPUTS, META = load_fixture("vae_pipeline_tiny")
 CONSTRUCTOR = META["constructor"]

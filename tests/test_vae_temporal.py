@@ -6,10 +6,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from conftest import fixture_atol, load_fixture
 from opensora_lite.errors import ConfigError, DataError
 from opensora_lite.models.vae import CausalConv3d, DiagonalGaussian, TemporalVAE
 from opensora_lite.registry import MODELS, build_module
+
+from conftest import fixture_atol, load_fixture
 
 SD, INPUTS, OUTPUTS, META = load_fixture("vae_temporal_tiny")
 TINY = META["constructor"]["kwargs"]  # filters=8, num_res_blocks=1, num_groups=4

@@ -1,7 +1,9 @@
 """Channels-last vs contiguous memory layout for the video VAE's convolutions (decode, fp32).
 
-    python benchmarks/bench_vae_layout.py            # 256x256, SDXL-config 2-D VAE + temporal VAE (minutes)
-    python benchmarks/bench_vae_layout.py --quick    # 64x64 smoke run
+Archived: a negative result (no gain on the 2-core CPU, not kept; benchmarks/README.md).
+
+    python benchmarks/archive/bench_vae_layout.py            # 256x256, SDXL-config 2-D VAE + temporal VAE (minutes)
+    python benchmarks/archive/bench_vae_layout.py --quick    # 64x64 smoke run
 
 ``configs/vae/opensora_v1_2.py`` with random weights. Two decodes, each timed with its module's weights
 in the default (contiguous) layout and converted in place to ``torch.channels_last`` (2-D VAE, Conv2d)
@@ -13,13 +15,21 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import torch  # noqa: E402
 
 from benchmarks.bench_vae import build_speed_vae  # noqa: E402
-from benchmarks.common import fmt_table, machine_info, paired_ratio, save_json, set_quiet, time_alternating  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    fmt_table,
+    machine_info,
+    paired_ratio,
+    save_json,
+    set_quiet,
+    time_alternating,
+)
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 LAYOUTS = {"2d": torch.channels_last, "temporal": torch.channels_last_3d}
 
 
@@ -38,7 +48,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--repeats", type=int, default=4)
-    p.add_argument("--out")
+    p.add_argument("--out", help="JSON path (default benchmarks/archive/results/bench_vae_layout[_quick].json)")
     args = p.parse_args(argv)
     if args.quick:
         args.size, args.repeats = 64, 2
@@ -61,15 +71,18 @@ def main(argv=None):
             max_diff = float((calls["channels_last"]() - reference).abs().max())
             timed = time_alternating(calls, args.repeats, warmup=0)
             rows.append(dict(decoder=name, size=args.size, max_abs_diff=max_diff,
-                             speedup_paired=paired_ratio(timed["contiguous"]["times_s"], timed["channels_last"]["times_s"]),
+                             speedup_paired=paired_ratio(timed["contiguous"]["times_s"],
+                                                         timed["channels_last"]["times_s"]),
                              speedup_medians=timed["contiguous"]["median_s"] / timed["channels_last"]["median_s"],
                              **timed))
             module.to(memory_format=torch.contiguous_format)
-    print(fmt_table(["decoder", "size", "contiguous s", "channels-last s", "channels-last speedup (paired)", "max |diff|"],
+    print(fmt_table(["decoder", "size", "contiguous s", "channels-last s", "channels-last speedup (paired)",
+                     "max |diff|"],
                     [[r["decoder"], r["size"], r["contiguous"]["median_s"], r["channels_last"]["median_s"],
                       r["speedup_paired"], r["max_abs_diff"]] for r in rows]))
+    out = args.out or os.path.join(HERE, "results", "bench_vae_layout" + ("_quick" if args.quick else "") + ".json")
     path = save_json("bench_vae_layout", dict(machine={**info, "load_average_at_end": list(os.getloadavg())},
-                                              rows=rows, command="python " + " ".join(sys.argv)), args.quick, args.out)
+                                              rows=rows, command="python " + " ".join(sys.argv)), args.quick, out)
     print("saved", path)
 
 

@@ -8,6 +8,9 @@ on the others, skipping their qkv, attention and output projection.
 
 A sampling run is detected by its first timestep: a call whose t equals the largest t seen so far for
 this batch shape (t = num_timesteps at noise) starts a new run. Benchmarks only: it is not a solver.
+
+Archived: a negative result on the shipped shapes model (4-6 points of judged accuracy lost for 7-38% of the
+sampling time; benchmarks/README.md). ``benchmarks/bench_sampling.py --pab`` still runs it.
 """
 from contextlib import contextmanager
 

@@ -1,7 +1,10 @@
 """The STDiT forward as it was before the benchmark-driven optimisations (frozen reference for before/after).
 
+Archived: a frozen copy of old model code, not product; it follows the STDiT interface of its time
+(``forward(x, t, y)``) and may not run against a later STDiT.
+
 ``forward_v0(model, x, t, y)`` runs the ORIGINAL block/attention code on the weights of a current
-:class:`~opensora_lite.models.stdit.STDiT`, so ``bench_stdit.py --with-v0`` times old and new code side
+:class:`~opensora_lite.models.stdit.STDiT`, so ``bench_stdit.py --models stdit stdit-v0`` times old and new code side
 by side in one process, on the same parameters (their outputs agree to float rounding).
 """
 import torch
