@@ -248,6 +248,7 @@ def test_a_failed_write_leaves_the_previous_checkpoint_and_nothing_that_looks_co
     assert latest_checkpoint(tmp_path) == good and _snapshot(good) == before
 
 
+@pytest.mark.slow
 def test_sigkill_during_a_write_leaves_an_ignored_tmp_folder(tmp_path):
     # A real SIGKILL: a forked child is killed after writing the first file of step 4. Protection: the
     # .tmp folder + rename; resume (latest_checkpoint) ignores the .tmp and picks step 2, and the next
@@ -465,6 +466,7 @@ def _worker_pids(parent: int) -> dict:
     return workers
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to find the workers")
 def test_a_killed_rank_ends_the_job_in_bounded_time_and_it_resumes(tmp_path, monkeypatch, caplog):
     # Protection: torchrun's agent tears the job down when a worker dies (rank 0 also fails fast: gloo

@@ -79,6 +79,7 @@ def test_run_writes_complete_checkpoints_and_refuses_to_overwrite(tmp_path, refe
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_compiled_training_follows_the_eager_run(tmp_path, cache, reference_run):
     config = write_config(tmp_path, tmp_path / "run", cache, compile=True)
     result = run_train(config)
@@ -93,6 +94,7 @@ def test_compiled_training_follows_the_eager_run(tmp_path, cache, reference_run)
     assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("plugin", ["ddp", "zero2"])
 def test_two_processes_match_one_process(tmp_path, cache, reference_run, plugin):
     config = write_config(tmp_path, tmp_path / "run", cache, plugin=plugin)
@@ -107,6 +109,7 @@ def test_two_processes_match_one_process(tmp_path, cache, reference_run, plugin)
         torch.testing.assert_close(final_got[key], final_ref[key], atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("plugin, nproc", [("ddp", 1), ("zero2", 2)])
 def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, cache, plugin, nproc):
     long = dict(max_steps=120, ckpt_every=10, log_every=10, plugin=plugin)
