@@ -63,9 +63,9 @@ def train_and_judge(run: str, args) -> None:
     from opensora_lite.data.datasets import LatentCacheDataset
     from opensora_lite.data.shapes import split_class_id
     from opensora_lite.engine.checkpoint import load_checkpoint
-    from opensora_lite.engine.ema import EMA
     from opensora_lite.engine.generate import Generator, generate
     from opensora_lite.engine.train_loop import step_draws
+    from opensora_lite.engine.train_step import TrainStep
     from opensora_lite.eval.shapes_judge import judge_clips
     from opensora_lite.registry import MODELS, SCHEDULERS, build_module
 
@@ -82,12 +82,10 @@ def train_and_judge(run: str, args) -> None:
     scheduler = build_module(cfg.scheduler, SCHEDULERS, where=CONFIG)
     cache = LatentCacheDataset(args.cache or s.latent_cache)
     latents, labels = cache.latents.float().to(device), cache.labels.to(device)  # (N, C, T', H', W'), (N,)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr or s.lr, weight_decay=0.0)
-    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: min(1.0, (k + 1) / max(1, s.warmup_steps)))
-    ema = EMA(model, s.ema_decay)
+    trainer = TrainStep(model, lr or s.lr, warmup_steps=s.warmup_steps, grad_clip=s.grad_clip, ema_decay=s.ema_decay)
     vae = build_module(cfg.vae, MODELS, where=CONFIG)
     load_checkpoint(vae, cfg.ckpt.vae)
-    gen = Generator(ema.model, vae.to(device).eval(), scheduler, model.num_classes, tuple(cfg.image_size))
+    gen = Generator(trainer.ema.model, vae.to(device).eval(), scheduler, model.num_classes, tuple(cfg.image_size))
     classes = [c for c in range(gen.num_classes) for _ in range(args.clips_per_class)]
     size = dict(num_frames=cfg.inference.num_frames, height=cfg.image_size[0], width=cfg.image_size[1])
     evals = sorted(int(e) for e in args.evals.split(","))
@@ -95,16 +93,10 @@ def train_and_judge(run: str, args) -> None:
     t0 = time.time()
     for step in range(1, evals[-1] + 1):
         rows = torch.randint(0, len(latents), (s.batch_size,), generator=draws).to(device)
-        drop, t, noise = (d.to(device) for d in step_draws(scheduler, s.batch_size, latents.shape[1:],
-                                                          cfg.model.class_dropout_prob, size, draws))
-        loss = scheduler.training_losses(model, latents[rows], dict(y=labels[rows], force_drop_ids=drop), t=t,
-                                         noise=noise)["loss"].mean()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        warmup.step()
-        ema.update(model)
+        uniforms, t, noise = (d.to(device) for d in step_draws(scheduler, s.batch_size, latents.shape[1:], size, draws))
+        cond = model.drop_cond(dict(y=labels[rows]), uniforms)
+        loss = scheduler.training_losses(model, latents[rows], cond, t=t, noise=noise)["loss"].mean()
+        trainer.apply(loss)
         if step in evals:
             videos, _ = generate(gen, classes, size["num_frames"], seed=0, batch_size=len(classes), progress=False)
             verdicts = judge_clips(videos)

@@ -82,7 +82,7 @@ def test_csv_dataset_resolves_relative_paths_and_returns_items(clip_folder):
     assert len(dataset) == 6 and dataset.num_classes == 2
     item = dataset[4]
     assert item["video"].shape == (3, 4, 16, 16) and item["video"].dtype == torch.float32
-    assert item["label"] == 1 and item["index"] == 4
+    assert item["cond"]["y"] == 1 and item["index"] == 4
     assert clip_identity(item["video"]) == (1, 1)
     assert dataset.rows[4]["note"] == "clip 1"  # extra columns are kept
 
@@ -93,7 +93,7 @@ def test_folder_dataset_sorts_classes_by_name(clip_folder):
     assert len(dataset) == 6  # notes.txt is not a video
     for i in range(len(dataset)):
         item = dataset[i]
-        assert clip_identity(item["video"])[0] == item["label"] == (0 if "a_first" in str(dataset.paths[i]) else 1)
+        assert clip_identity(item["video"])[0] == item["cond"]["y"] == (0 if "a_first" in str(dataset.paths[i]) else 1)
 
 
 def test_built_from_the_registry(clip_folder):
@@ -160,7 +160,7 @@ def test_bad_files_are_skipped_counted_and_reported_once(with_bad_files, caplog)
                 item = dataset[i]
                 assert item["index"] < 6  # a good clip, never a placeholder
                 label, k = clip_identity(item["video"])
-                assert label == item["label"] == dataset.labels[item["index"]] and k == item["index"] % 3
+                assert label == item["cond"]["y"] == dataset.labels[item["index"]] and k == item["index"] % 3
                 assert item["video"].std() > 0 or item["video"].abs().max() > 0.1
     assert sorted(dataset.bad_files) == sorted(str(p) for p in bad)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -260,7 +260,7 @@ def test_latent_cache_round_trip(clip_folder, tmp_path):
     for i in range(6):
         item = cache[i]
         expected = fake_encode(dataset[i]["video"][None])[0]
-        assert torch.allclose(item["latent"], expected, atol=1e-6) and item["label"] == dataset.labels[i]
+        assert torch.allclose(item["latent"], expected, atol=1e-6) and item["cond"]["y"] == dataset.labels[i]
     assert cache.meta["vae"] == "abc123" and cache.meta["num_frames"] == 4 and cache.meta["size"] == [16, 16]
     cache.check_compatible({"vae": "abc123", "num_frames": 4, "size": (16, 16)})  # tuples equal lists
     with pytest.raises(DataError, match="vae"):
@@ -275,7 +275,7 @@ def test_video_dataset_reads_a_matching_latent_cache(clip_folder, tmp_path):
     dataset = VideoClipDataset(clip_folder / "clips.csv", num_frames=4, size=16, start="center")
     path = build_latent_cache(dataset, fake_encode, tmp_path / "c.safetensors", meta={"vae": "x"}, progress=False)
     cached = VideoClipDataset(clip_folder / "clips.csv", num_frames=4, size=16, latent_cache=path)
-    assert cached[3]["latent"].shape == (4, 2, 4, 4) and cached[3]["label"] == 1 and "video" not in cached[3]
+    assert cached[3]["latent"].shape == (4, 2, 4, 4) and cached[3]["cond"]["y"] == 1 and "video" not in cached[3]
     with pytest.raises(DataError, match="num_frames"):
         VideoClipDataset(clip_folder / "clips.csv", num_frames=8, size=16, latent_cache=path)
 

@@ -35,7 +35,7 @@ def close(actual, meta, name, expected):
 
 def sample_kwargs(inputs):
     y = inputs["y_sample"]
-    return dict(y=y, y_null=torch.full_like(y, NULL_CLASS))
+    return dict(y=y)  # the null class (NULL_CLASS) comes from the model's null_cond
 
 
 ##################################################################################
@@ -168,10 +168,10 @@ def test_ddim_sample_trajectory_and_pred_xstart(iddpm, dit):
     _, inputs, outputs, meta = iddpm
     diffusion = IDDPM(num_sampling_steps=10)
     steps = list(diffusion.sample_steps(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=1.0,
-                                        method="ddim", eta=0.0, progress=False))
+                                        sampler="ddim", eta=0.0, progress=False))
     close(torch.stack([s["sample"] for s in steps]), meta, "ddim10_trajectory", outputs["ddim10_trajectory"])
     close(torch.stack([s["pred_xstart"] for s in steps]), meta, "ddim10_pred_xstart", outputs["ddim10_pred_xstart"])
-    final = diffusion.sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=1.0, method="ddim",
+    final = diffusion.sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=1.0, sampler="ddim",
                              progress=False)
     close(final, meta, "ddim10_sample", outputs["ddim10_sample"])
 
@@ -179,7 +179,7 @@ def test_ddim_sample_trajectory_and_pred_xstart(iddpm, dit):
 def test_ddim_clip_denoised(iddpm, dit):
     _, inputs, outputs, meta = iddpm
     out = IDDPM(num_sampling_steps=10).sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=1.0,
-                                              method="ddim", clip_denoised=True, progress=False)
+                                              sampler="ddim", clip_denoised=True, progress=False)
     close(out, meta, "ddim10_clip_sample", outputs["ddim10_clip_sample"])
 
 
@@ -187,7 +187,7 @@ def test_ddim_cfg_matches_dit_forward_with_cfg(iddpm, dit):
     """DiT's sample.py layout: rows [:2] of a (4,...) batch [z, z] with labels [y, null]."""
     _, inputs, outputs, meta = iddpm
     diffusion = IDDPM(num_sampling_steps=10, cfg_channel=DIT_CFG_CHANNELS)
-    out = diffusion.sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=4.0, method="ddim",
+    out = diffusion.sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=4.0, sampler="ddim",
                            progress=False)
     close(out, meta, "ddim10_cfg_sample", outputs["ddim10_cfg_sample"][:2])
 
@@ -249,7 +249,7 @@ def test_sampling_seed_determinism(iddpm, dit):
     runs = [diffusion.sample(dit, z, kw, progress=False, generator=torch.Generator().manual_seed(s)) for s in (1, 1, 2)]
     torch.testing.assert_close(runs[0], runs[1], atol=0, rtol=0)
     assert not torch.allclose(runs[0], runs[2])
-    ddim = [diffusion.sample(dit, z, kw, method="ddim", eta=1.0, progress=False,
+    ddim = [diffusion.sample(dit, z, kw, sampler="ddim", eta=1.0, progress=False,
                              generator=torch.Generator().manual_seed(s)) for s in (1, 1, 2)]
     torch.testing.assert_close(ddim[0], ddim[1], atol=0, rtol=0)
     assert not torch.allclose(ddim[0], ddim[2])
@@ -258,17 +258,18 @@ def test_sampling_seed_determinism(iddpm, dit):
 def test_num_steps_respaces_one_call(iddpm, dit):
     _, inputs, outputs, meta = iddpm
     out = IDDPM().sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=1.0, num_steps=10,
-                         method="ddim", progress=False)
+                         sampler="ddim", progress=False)
     close(out, meta, "ddim10_sample", outputs["ddim10_sample"])
 
 
 def test_bad_method_and_missing_null_ids(iddpm, dit):
     _, inputs, _, _ = iddpm
     z = clip(inputs["z_sample"])
-    with pytest.raises(ConfigError, match="method"):
-        IDDPM(num_sampling_steps=2).sample(dit, z, sample_kwargs(inputs), method="plms", progress=False)
-    with pytest.raises(ConfigError, match="y_null"):
-        IDDPM(num_sampling_steps=2).sample(dit, z, dict(y=inputs["y_sample"]), cfg_scale=4.0, progress=False)
+    with pytest.raises(ConfigError, match="sampler"):
+        IDDPM(num_sampling_steps=2).sample(dit, z, sample_kwargs(inputs), sampler="plms", progress=False)
+    with pytest.raises(ConfigError, match="null_cond"):
+        IDDPM(num_sampling_steps=2).sample(lambda x, t, y: x, z, dict(y=inputs["y_sample"]), cfg_scale=4.0,
+                                           progress=False)
 
 
 def test_registered_as_iddpm():

@@ -30,21 +30,20 @@ def close(actual, meta, name, expected):
 
 
 class Recorder(torch.nn.Module):
-    """Wraps a network and logs the timesteps it sees and the latent it is called on."""
+    """Wraps a network and logs the timesteps it sees (both guidance halves, as DiT's forward_with_cfg
+    gets them) and the latent entering each step (its first ``n`` rows)."""
 
-    def __init__(self, model):
+    def __init__(self, model, n: int):
         super().__init__()
-        self.model, self.t, self.x = model, [], []
+        self.model, self.n, self.t, self.x = model, n, [], []
 
-    def forward(self, x, t, y):
+    def forward(self, x, t, y, **frames):
         self.t.append(t.clone())
-        self.x.append(x.clone())
-        return self.model(x, t, y)
+        self.x.append(x[: self.n].clone())
+        return self.model(x, t, y, **frames)
 
-    def forward_with_cfg(self, x, t, y, cfg_scale, cfg_channels=None):
-        self.t.append(t.clone())
-        self.x.append(x[: len(x) // 2].clone())  # the latent entering the step (first half is used)
-        return self.model.forward_with_cfg(x, t, y, cfg_scale, cfg_channels=cfg_channels)
+    def null_cond(self, cond):
+        return self.model.null_cond(cond)
 
 
 def train_kwargs(inputs):
@@ -130,19 +129,21 @@ def test_masked_frames_stay_clean_and_do_not_count(rflow):
     x0, noise, t, mask = inputs["train.x_start"], inputs["train.noise"], inputs["train.t"], inputs["train.mask"]
     seen = []
 
-    def model(x, t, y):
-        seen.append(x)
+    def model(x, t, y, frame_mask=None):
+        seen.append((x, frame_mask))
         return x.sum(dim=2, keepdim=True).expand_as(x) * 0.1  # couples frames, like temporal attention
 
     rf = RectifiedFlow()
     loss = rf.training_losses(model, x0, dict(y=inputs["train.y"]), t=t, noise=noise, mask=mask)["loss"]
-    torch.testing.assert_close(seen[0][0, :, 1], x0[0, :, 1], atol=0, rtol=0)  # masked frame: clean
-    assert not torch.allclose(seen[0][0, :, 0], x0[0, :, 0])  # unmasked frame: noised
+    x_seen, frame_mask = seen[0]
+    torch.testing.assert_close(x_seen[0, :, 1], x0[0, :, 1], atol=0, rtol=0)  # masked frame: clean
+    assert not torch.allclose(x_seen[0, :, 0], x0[0, :, 0])  # unmasked frame: noised
+    assert torch.equal(frame_mask, mask)  # and the model is told which frames are clean
     noise2 = noise.clone()
     noise2[0, :, 1] += 1.0  # only the masked frame's target changes
-    loss2 = rf.training_losses(lambda x, t, y: torch.zeros_like(x), x0, dict(y=inputs["train.y"]), t=t,
+    loss2 = rf.training_losses(lambda x, t, y, frame_mask: torch.zeros_like(x), x0, dict(y=inputs["train.y"]), t=t,
                                noise=noise2, mask=mask)["loss"]
-    loss1 = rf.training_losses(lambda x, t, y: torch.zeros_like(x), x0, dict(y=inputs["train.y"]), t=t,
+    loss1 = rf.training_losses(lambda x, t, y, frame_mask: torch.zeros_like(x), x0, dict(y=inputs["train.y"]), t=t,
                                noise=noise, mask=mask)["loss"]
     torch.testing.assert_close(loss2, loss1)
     assert loss.shape == (2,)
@@ -162,7 +163,7 @@ def test_logit_normal_t(rflow):
 def test_sampled_training_t_is_shifted_but_explicit_t_is_not(rflow):
     _, inputs, outputs, meta = rflow
     rf = RectifiedFlow(use_timestep_transform=True, sample_method="logit-normal")
-    rec = Recorder(lambda x, t, y: torch.zeros_like(x))
+    rec = Recorder(lambda x, t, y: torch.zeros_like(x), n=2)
     x0, kw = inputs["train.x_start"], train_kwargs(inputs)
     torch.manual_seed(2025)
     rf.training_losses(rec, x0, kw, noise=inputs["train.noise"])
@@ -214,9 +215,9 @@ def test_constant_shift_moves_training_and_solver_t_towards_noise():
 def test_euler_cfg_sampling(rflow, toy, tag, use_tt):
     _, inputs, outputs, meta = rflow
     z, y = inputs["sample.z"], inputs["sample.y"]
-    kw = dict(y=y, y_null=torch.full_like(y, NULL_CLASS), height=torch.full((2,), 240.0),
+    kw = dict(y=y, height=torch.full((2,), 240.0),
               width=torch.full((2,), 426.0), num_frames=torch.full((2,), 51.0))
-    rec = Recorder(toy)
+    rec = Recorder(toy, n=z.shape[0])
     rf = RectifiedFlow(num_sampling_steps=10, num_timesteps=1000, cfg_scale=4.0, use_timestep_transform=use_tt)
     out = rf.sample(rec, z.clone(), kw, progress=False)
     close(out, meta, f"{tag}.z", outputs[f"{tag}.z"])
@@ -227,7 +228,7 @@ def test_euler_cfg_sampling(rflow, toy, tag, use_tt):
 def test_sampling_is_deterministic_and_guidance_matters(rflow, toy):
     _, inputs, _, _ = rflow
     z, y = inputs["sample.z"], inputs["sample.y"]
-    kw = dict(y=y, y_null=torch.full_like(y, NULL_CLASS))
+    kw = dict(y=y)
     rf = RectifiedFlow(num_sampling_steps=3)
     a = rf.sample(toy, z, kw, progress=False, generator=torch.Generator().manual_seed(1))
     b = rf.sample(toy, z, kw, progress=False, generator=torch.Generator().manual_seed(1))
@@ -246,20 +247,20 @@ def test_cfg_scale_one_calls_the_plain_forward(rflow, toy):
             calls.append(x.shape[0])
             return toy(x, t, y)
 
-        def forward_with_cfg(self, *args, **kwargs):
-            raise AssertionError("forward_with_cfg called at cfg_scale 1")
+        def null_cond(self, cond):
+            raise AssertionError("null_cond asked for at cfg_scale 1")
 
     RectifiedFlow(num_sampling_steps=2).sample(NoCfg(), z, dict(y=y), cfg_scale=1.0, progress=False)
     assert calls == [2, 2]
-    with pytest.raises(ConfigError, match="y_null"):
-        RectifiedFlow(num_sampling_steps=2).sample(toy, z, dict(y=y), cfg_scale=4.0, progress=False)
+    with pytest.raises(ConfigError, match="null_cond"):
+        RectifiedFlow(num_sampling_steps=2).sample(lambda x, t, y: x, z, dict(y=y), cfg_scale=4.0, progress=False)
 
 
 @pytest.mark.parametrize("num_frames", [1, 2, 5, 16])
 def test_sampling_short_clips_with_time_shift_is_finite(rflow, toy, num_frames):
     _, inputs, _, _ = rflow
     z, y = inputs["sample.z"], inputs["sample.y"]
-    kw = dict(y=y, y_null=torch.full_like(y, NULL_CLASS), height=240, width=426, num_frames=num_frames)
+    kw = dict(y=y, height=240, width=426, num_frames=num_frames)
     rf = RectifiedFlow(num_sampling_steps=4, use_timestep_transform=True)
     ts = rf.sampling_timesteps(2, size=dict(height=240, width=426, num_frames=num_frames))
     assert all(torch.isfinite(t).all() and (t > 0).all() for t in ts)

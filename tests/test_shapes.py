@@ -167,7 +167,7 @@ def test_judge_is_accurate_on_clips_read_back_from_mp4(shapes_dir):
         for i in range(len(dataset)):
             item = dataset[i]
             videos.append(item["video"])
-            labels.append(item["label"])
+            labels.append(item["cond"]["y"])
     assert len(videos) == 60 and sorted(set(labels)) == list(range(12))
     assert judge_accuracy(torch.stack(videos), labels) >= 0.98  # float (N, 3, T, H, W) in [-1, 1]
     verdict = judge_clip(videos[0])

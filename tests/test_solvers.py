@@ -46,7 +46,7 @@ def solve(problem, solver, steps, **kwargs):
     """(max error vs the exact solution, network calls)."""
     mu, sigma, z, y, exact = problem
     flow = GaussianFlow(mu, sigma)
-    rf = RectifiedFlow(num_sampling_steps=steps, cfg_scale=1.0, solver=solver, **kwargs)
+    rf = RectifiedFlow(num_sampling_steps=steps, cfg_scale=1.0, sampler=solver, **kwargs)
     out = rf.sample(flow, z, dict(y=y, height=240, width=426, num_frames=51), progress=False)
     return (out - exact).abs().max().item(), flow.calls
 
@@ -89,7 +89,7 @@ def test_solver_is_chosen_per_call(problem):
     mu, sigma, z, y, _ = problem
     flow = GaussianFlow(mu, sigma)
     rf = RectifiedFlow(num_sampling_steps=5, cfg_scale=1.0)  # euler by default
-    heun = rf.sample(flow, z, dict(y=y), solver="heun", progress=False)
+    heun = rf.sample(flow, z, dict(y=y), sampler="heun", progress=False)
     assert flow.calls == 10
     assert not torch.allclose(heun, rf.sample(flow, z, dict(y=y), progress=False))
 
@@ -104,7 +104,7 @@ def test_integrate_ends_at_t_zero():
 
 
 def test_unknown_solver_is_rejected():
-    with pytest.raises(ConfigError, match="solver"):
-        RectifiedFlow(solver="rk4")
+    with pytest.raises(ConfigError, match="sampler"):
+        RectifiedFlow(sampler="rk4")
     with pytest.raises(ConfigError, match="solver"):
         integrate(lambda x, t: x, torch.zeros(1), [torch.ones(1)], 1000, solver="rk4", progress=False)

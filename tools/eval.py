@@ -89,7 +89,7 @@ def main(argv):
     real_feats, real_preds = features_and_predictions(classifier, real)
     gen_feats, gen_preds = features_and_predictions(classifier, videos)
     half = len(real) // 2
-    labels = torch.tensor([val[i]["label"] for i in range(len(real))])
+    labels = torch.tensor([val[i]["cond"]["y"] for i in range(len(real))])
 
     with torch.no_grad():
         recon = torch.cat([gen.vae.decode(gen.vae.encode(real[i:i + 16]), num_frames=num_frames).clamp(-1, 1)

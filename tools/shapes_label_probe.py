@@ -48,7 +48,7 @@ def main(argv):
     cache = LatentCacheDataset(cache_path)
     index = torch.linspace(0, len(cache) - 1, min(args.clips, len(cache))).long().tolist()
     x0 = torch.stack([cache[i]["latent"] for i in index])  # (N, C, T', H', W')
-    y = torch.tensor([int(cache[i]["label"]) for i in index])  # (N,)
+    y = torch.tensor([int(cache[i]["cond"]["y"]) for i in index])  # (N,)
     shape, direction = y // len(DIRECTIONS), y % len(DIRECTIONS)
     labels = {
         "true": y,

@@ -113,7 +113,9 @@ def _class_names_beside(csv_path: Path) -> Optional[List[str]]:
 
 @DATASETS.register_module()
 class VideoClipDataset(Dataset):
-    """Labelled clips ``dict(video=(3, T, H, W) float in [-1, 1], label=int, index=int)``.
+    """Labelled clips ``dict(video=(3, T, H, W) float in [-1, 1], cond=dict(y=label), index=int)``.
+
+    ``cond`` is the model's condition (see ``opensora_lite.schedulers.guidance``): here the class id ``y``.
 
     Args:
         source: a CSV file (columns ``path,label`` plus optional ones) or a folder with one sub-folder
@@ -205,7 +207,8 @@ class VideoClipDataset(Dataset):
         return dict(num_frames=self.num_frames, frame_interval=self.frame_interval, size=list(self.size))
 
     def set_epoch(self, epoch: int) -> None:
-        """Draw new random starts for ``epoch`` (call it from the training loop, like DistributedSampler)."""
+        """Draw new random starts for ``epoch`` (indices from :class:`GlobalBatchSampler` carry their own epoch,
+        which wins: the trainers need not call this)."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
@@ -218,18 +221,18 @@ class VideoClipDataset(Dataset):
             return self.latents[index]
         for candidate in self._candidates(index):
             try:
-                video = self._load(candidate)
+                video = self._load(candidate, getattr(index, "epoch", self.epoch))
             except DataError as e:
                 self._mark_bad(candidate, str(e))
                 continue
-            return dict(video=video, label=self.labels[candidate], index=candidate)
+            return dict(video=video, cond=dict(y=self.labels[candidate]), index=candidate)
         raise DataError(f"{self.source}: every one of the {len(self)} video files is unreadable: {self._bad_summary()}")
 
     # ----------------------------------------------------------------- internals
 
-    def _load(self, index: int) -> torch.Tensor:
-        """Decode clip ``index``: (3, T, H, W) float in [-1, 1]."""
-        generator = torch.Generator().manual_seed(_seed_from(self.seed, self.epoch, index))
+    def _load(self, index: int, epoch: int) -> torch.Tensor:
+        """Decode clip ``index`` with the random start of ``epoch``: (3, T, H, W) float in [-1, 1]."""
+        generator = torch.Generator().manual_seed(_seed_from(self.seed, epoch, int(index)))
         clip = read_clip(
             self.paths[index],
             self.num_frames,
@@ -318,7 +321,7 @@ def _normalise_meta(value):
 
 @DATASETS.register_module()
 class LatentCacheDataset(Dataset):
-    """Precomputed latents: items ``dict(latent=(C, T', H', W') float, label=int, index=int)``.
+    """Precomputed latents: items ``dict(latent=(C, T', H', W') float, cond=dict(y=label), index=int)``.
 
     The file (from :func:`build_latent_cache`) is a safetensors file with ``latents`` (N, C, T', H', W')
     and ``labels`` (N,), and its safetensors metadata holds ``meta``: JSON describing how the latents were
@@ -370,7 +373,7 @@ class LatentCacheDataset(Dataset):
         return self.latents.shape[0]
 
     def __getitem__(self, index: int) -> dict:
-        return dict(latent=self.latents[index], label=int(self.labels[index]), index=int(index))
+        return dict(latent=self.latents[index], cond=dict(y=int(self.labels[index])), index=int(index))
 
 
 def build_latent_cache(
@@ -401,7 +404,7 @@ def build_latent_cache(
     with torch.no_grad():
         for batch in tqdm(loader, desc="encoding latents", disable=not progress):
             latents.append(encode_fn(batch["video"]).float().cpu())  # (B, C, T', H', W')
-            labels.append(torch.as_tensor(batch["label"]).long())
+            labels.append(torch.as_tensor(batch["cond"]["y"]).long())
     latents, labels = torch.cat(latents), torch.cat(labels)
     if latents.ndim != 5 or latents.shape[0] != labels.shape[0]:
         raise UserError(f"encode_fn must return (N, C, T, H, W) latents, got {tuple(latents.shape)}")

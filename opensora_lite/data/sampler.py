@@ -5,9 +5,25 @@ Global step ``s`` takes stream positions ``[s * G, (s + 1) * G)`` (``G`` = globa
 takes its contiguous slice. So the order depends only on (seed, step), never on the number of
 processes: one process with batch G sees exactly the samples that N processes see together,
 resuming at step s needs nothing but s, and a dataset smaller than a batch still fills batches.
+
+Each index carries the epoch of its stream position (:class:`EpochIndex`), so a dataset that draws per
+epoch (random clip starts) gets new draws every epoch, in DataLoader workers too, and a resumed run gets
+the draws an uninterrupted one got.
 """
 import torch
 from torch.utils.data import Sampler
+
+
+class EpochIndex(int):
+    """A dataset index (an int) that also says which epoch of the sample stream asked for it."""
+
+    def __new__(cls, index: int, epoch: int):
+        obj = super().__new__(cls, index)
+        obj.epoch = epoch
+        return obj
+
+    def __reduce__(self):  # DataLoader workers receive indices pickled
+        return EpochIndex, (int(self), self.epoch)
 
 
 class GlobalBatchSampler(Sampler):
@@ -29,13 +45,13 @@ class GlobalBatchSampler(Sampler):
             self._epoch = epoch
         return self._perm
 
-    def batch_indices(self, step: int) -> list[int]:
-        """Dataset indices of this rank's part of global step ``step``."""
+    def batch_indices(self, step: int) -> list[EpochIndex]:
+        """Dataset indices of this rank's part of global step ``step``, each with its epoch."""
         first = step * self.global_batch + self.rank * self.local_batch
         out = []
         for pos in range(first, first + self.local_batch):
             epoch, offset = divmod(pos, self.n)
-            out.append(int(self._order(epoch)[offset]))
+            out.append(EpochIndex(int(self._order(epoch)[offset]), epoch))
         return out
 
     def epoch_of(self, step: int) -> float:

@@ -25,9 +25,9 @@ from ..errors import ConfigError, UserError
 from ..registry import DATASETS, MODELS, SCHEDULERS, build_module
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import all_reduce_mean, init_distributed, make_booster
-from .ema import EMA
-from .run_checkpoint import (CKPT_DIR, flatten_optimizer_state, latest_checkpoint, load_run_checkpoint,
-                             save_run_checkpoint, unflatten_optimizer_state)
+from .frame_masks import FrameMaskSampler
+from .run_checkpoint import CKPT_DIR, latest_checkpoint, load_run_checkpoint, save_run_checkpoint
+from .train_step import TrainStep, step_generator
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ TRAIN_DEFAULTS = dict(
     outputs="runs/default", plugin="ddp", precision="fp32", seed=0, batch_size=8, max_steps=1000,
     lr=1e-4, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0, grad_clip=1.0, ema_decay=0.9999,
     ckpt_every=500, keep_last=3, log_every=50, num_workers=0, max_bad_steps=10, latent_cache=None,
-    sample_every=0, compile=False,
+    sample_every=0, compile=False, frame_mask=None,
 )
 
 
@@ -128,14 +128,14 @@ def _batch_latents(batch, vae, device) -> torch.Tensor:
         return vae.encode(batch["video"].to(device))
 
 
-def step_draws(scheduler, n: int, latent_shape, label_dropout: float, video_size: dict,
-               gen: torch.Generator) -> tuple:
+def step_draws(scheduler, n: int, latent_shape, video_size: dict, gen: torch.Generator) -> tuple:
     """The random draws of one training step for n clips, in this order from ``gen`` (on the CPU):
-    label-dropout mask (n,) bool, timesteps (n,), noise (n, *latent_shape)."""
-    drop = torch.rand(n, generator=gen) < label_dropout
+    condition-dropout uniforms (n,) (the model's ``drop_cond`` decides), timesteps (n,), noise
+    (n, *latent_shape)."""
+    uniforms = torch.rand(n, generator=gen)
     t = scheduler.sample_timesteps(n, video_size, generator=gen)
     noise = torch.randn((n, *latent_shape), generator=gen)
-    return drop, t, noise
+    return uniforms, t, noise
 
 
 def _vae_fingerprint(cfg, vae_ckpt) -> str:
@@ -199,34 +199,25 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
         load_checkpoint(model, cfg.ckpt.init, strict=False)
 
     ckpt_path = Path(resume) if resume else latest_checkpoint(run_dir)
-    start_step, ckpt = 0, None
+    start_step, ckpt, meta = 0, None, None
     if ckpt_path is not None:
         ckpt, meta = load_run_checkpoint(ckpt_path)
         start_step = meta["step"]
         load_checkpoint(model, ckpt["model"])
         if info.is_main:
             logger.info("resuming from %s (step %d)", ckpt_path, start_step)
-    ema = EMA(model, s["ema_decay"])
-    if ckpt is not None:
-        ema.load_state_dict(ckpt["ema"], meta["ema_updates"])
+    trainer = TrainStep(model, s["lr"], s["weight_decay"], s["betas"], s["warmup_steps"], s["grad_clip"],
+                        s["ema_decay"])
     if s["compile"]:
         # In place: parameters, state_dict keys, EMA and checkpoints are unchanged; only the training
         # forward/backward run as inductor graphs (a modest gain on CPU: see benchmarks/README.md).
         model.compile()
         if info.is_main:
             logger.info("train.compile: the first step compiles the model (minutes on a CPU)")
-
-    optimizer = torch.optim.AdamW(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"],
-                                  betas=tuple(s["betas"]))
-    warmup = s["warmup_steps"]
-    lr_sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: min(1.0, (i + 1) / warmup) if warmup else 1.0)
-    booster = make_booster(s["plugin"], s["precision"], s["grad_clip"], info.device)
-    # The LR scheduler stays outside the Booster: it drives the param groups of the torch optimizer,
-    # which ZeRO keeps using for its master weights.
-    model, optimizer, *_ = booster.boost(model, optimizer)
+    trainer.boost(make_booster(s["plugin"], s["precision"], s["grad_clip"], info.device),
+                  clip_in_booster=s["plugin"] != "ddp")
     if ckpt is not None:
-        optimizer.load_state_dict(unflatten_optimizer_state(ckpt["optimizer"], meta["optimizer"]))
-        lr_sched.load_state_dict(meta["lr_scheduler"])
+        trainer.load_state(ckpt, meta)
 
     global_batch, local_batch = s["batch_size"], s["batch_size"] // info.world_size
     num_steps = max(0, s["max_steps"] - start_step)
@@ -234,46 +225,43 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
                                  start_step, num_steps)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=s["num_workers"],
                         persistent_workers=s["num_workers"] > 0)
-    raw_model = model.unwrap()
-    label_dropout = raw_model.config["class_dropout_prob"]
+    raw_model = trainer.raw_model
     # The pixel size of the clips, read by the rectified-flow time shift (when it is on).
     video_size = dict(num_frames=cfg.get("num_frames", 1), height=cfg.get("image_size", (256, 256))[0],
                       width=cfg.get("image_size", (256, 256))[1])
     autocast = torch.autocast(info.device.type, dtype=torch.bfloat16,
                               enabled=s["precision"] == "bf16" and s["plugin"] == "ddp")
     rows = slice(info.rank * local_batch, (info.rank + 1) * local_batch)
+    frame_masks = FrameMaskSampler(s["frame_mask"])
 
-    model.train()
+    trainer.model.train()
     bad_in_a_row, skipped, step = 0, 0, start_step
     window, t_start = [], time.time()
     bar = tqdm(total=s["max_steps"], initial=start_step, disable=not info.is_main, desc="train", dynamic_ncols=True)
     for batch in loader:
         x0 = _batch_latents(batch, vae, info.device)                              # (n, C, T', H', W')
-        y = batch["label"].to(info.device)                                        # (n,)
+        cond = {k: v.to(info.device) for k, v in batch["cond"].items()}           # e.g. y (n,)
         # Randomness of this step, drawn for the whole global batch, this rank keeping its rows.
-        gen = torch.Generator().manual_seed(s["seed"] * 1_000_003 + step)
-        drop, t, noise = (d[rows].to(info.device) for d in step_draws(scheduler, global_batch, x0.shape[1:],
-                                                                     label_dropout, video_size, gen))
-        with autocast:  # label dropout for classifier-free guidance: dropped rows get the null class
-            loss = scheduler.training_losses(model, x0, dict(y=y, force_drop_ids=drop), t=t, noise=noise)["loss"].mean()
+        gen = step_generator(s["seed"], step)
+        uniforms, t, noise = (d[rows].to(info.device) for d in step_draws(scheduler, global_batch, x0.shape[1:],
+                                                                         video_size, gen))
+        mask = frame_masks.draw(global_batch, x0.shape[2], gen)  # (N, T') bool or None
+        mask = None if mask is None else mask[rows].to(info.device)
+        cond = raw_model.drop_cond(cond, uniforms)  # classifier-free guidance: some rows lose their condition
+        with autocast:
+            loss = scheduler.training_losses(trainer.model, x0, cond, t=t, noise=noise, mask=mask)["loss"].mean()
         global_loss = all_reduce_mean(loss.float())
         step += 1
         if not torch.isfinite(global_loss):
             bad_in_a_row, skipped = bad_in_a_row + 1, skipped + 1
-            optimizer.zero_grad()
+            trainer.skip()
             logger.warning("step %d: non-finite loss, step skipped (%d in a row)", step, bad_in_a_row)
             if bad_in_a_row >= s["max_bad_steps"]:
                 raise TrainingError(f"{bad_in_a_row} non-finite losses in a row at step {step}: stopping; "
                                     f"lower train.lr or check the data, then resume from the last checkpoint")
         else:
             bad_in_a_row = 0
-            booster.backward(loss, optimizer)
-            if s["plugin"] == "ddp" and s["grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(raw_model.parameters(), s["grad_clip"])
-            optimizer.step()
-            optimizer.zero_grad()
-            lr_sched.step()
-            ema.update(raw_model)
+            trainer.apply(loss)
         if info.is_main:
             window.append(global_loss.item())
             _write_loss(run_dir, dict(step=step, loss=global_loss.item()))
@@ -283,19 +271,19 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
                 elapsed = time.time() - t_start
                 finite = [v for v in window if math.isfinite(v)]
                 logger.info("step %d loss %.4f lr %.2e %.2f steps/s %.1f samples/s", step,
-                            sum(finite) / max(1, len(finite)), optimizer.param_groups[0]["lr"],
+                            sum(finite) / max(1, len(finite)), trainer.lr,
                             len(window) / elapsed, len(window) * global_batch / elapsed)
                 window, t_start = [], time.time()
         if step % s["ckpt_every"] == 0 or step == s["max_steps"]:
-            _save(run_dir, step, raw_model, ema, optimizer, lr_sched, s, info, skipped, sampler)
+            _save(run_dir, step, trainer, s, info, skipped, sampler)
         if info.is_main and vae is not None and s["sample_every"] and step % s["sample_every"] == 0:
-            write_samples(run_dir / "samples" / f"step_{step:08d}", ema.model, vae, scheduler, cfg)
+            write_samples(run_dir / "samples" / f"step_{step:08d}", trainer.ema.model, vae, scheduler, cfg)
     bar.close()
     if info.is_main:
-        save_checkpoint(ema.model, run_dir / EMA_EXPORT)  # the weights to sample with, config included
+        save_checkpoint(trainer.ema.model, run_dir / EMA_EXPORT)  # the weights to sample with, config included
         (run_dir / RUN_INFO).write_text(json.dumps(dict(finished=True, step=step, skipped_steps=skipped)))
     dist.barrier()
-    return dict(step=step, skipped_steps=skipped, run_dir=str(run_dir), ema=ema.model)
+    return dict(step=step, skipped_steps=skipped, run_dir=str(run_dir), ema=trainer.ema.model)
 
 
 def write_samples(stem: Path, model, vae, scheduler, cfg) -> None:
@@ -313,23 +301,19 @@ def write_samples(stem: Path, model, vae, scheduler, cfg) -> None:
     logger.info("samples: %s.mp4", stem)
 
 
-def _save(run_dir, step, model, ema, optimizer, lr_sched, s, info, skipped, sampler) -> None:
+def _save(run_dir, step, trainer: TrainStep, s, info, skipped, sampler) -> None:
     """Write a checkpoint folder on rank 0; every rank raises the same error if it cannot be written."""
-    params = model.state_dict()  # identical on every rank: each checks it, so all ranks agree
+    params = trainer.raw_model.state_dict()  # identical on every rank: each checks it, so all ranks agree
     if not all(torch.isfinite(v).all() for v in params.values() if v.is_floating_point()):
         raise TrainingError(f"step {step}: the weights hold NaN/inf; not overwriting the last good "
                             f"checkpoint in {run_dir}")
-    opt_state = optimizer.state_dict()  # a collective under ZeRO: every rank takes part
+    tensors, meta = trainer.state()  # a collective under ZeRO: every rank takes part
     error = ""
     if info.is_main:
-        opt_tensors, opt_info = flatten_optimizer_state(opt_state)
-        meta = dict(optimizer=opt_info, lr_scheduler=lr_sched.state_dict(), ema_updates=ema.num_updates,
-                    skipped_steps=skipped,
-                    epoch=sampler.epoch_of(step), samples_seen=step * s["batch_size"],
+        meta.update(skipped_steps=skipped, epoch=sampler.epoch_of(step), samples_seen=step * s["batch_size"],
                     world_size=info.world_size, seed=s["seed"])
         try:
-            path = save_run_checkpoint(run_dir, step, dict(model=params, ema=ema.state_dict(),
-                                                           optimizer=opt_tensors), meta, s["keep_last"])
+            path = save_run_checkpoint(run_dir, step, tensors, meta, s["keep_last"])
             logger.info("saved %s", path)
         except OSError as err:  # full disk, permissions: the earlier checkpoints are untouched
             error = f"{type(err).__name__}: {err}"

@@ -28,10 +28,9 @@ from ..errors import ConfigError
 from ..eval.metrics import psnr
 from ..registry import DATASETS, MODELS, build_module
 from .checkpoint import load_checkpoint, save_checkpoint
-from .ema import EMA
-from .run_checkpoint import (flatten_optimizer_state, latest_checkpoint, load_run_checkpoint,
-                             save_run_checkpoint, unflatten_optimizer_state)
+from .run_checkpoint import latest_checkpoint, load_run_checkpoint, save_run_checkpoint
 from .train_loop import RUN_INFO, check_settings, prepare_run_dir
+from .train_step import TrainStep, step_generator
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +90,9 @@ def loss_2d(vae, video, s, gen, backbone=None) -> dict:
     n, _, t = video.shape[:3]
     pick = torch.randint(0, t, (n, s["frames_per_clip"]), generator=gen)              # (N, k)
     frames = video.transpose(1, 2)[torch.arange(n)[:, None], pick].flatten(0, 1)      # (N*k, 3, H, W)
-    posterior = vae.spatial_vae.module.encode(frames).latent_dist
+    posterior = vae.spatial_vae.encode_frames(frames)
     z = posterior.sample(generator=gen)                                                # (N*k, C, h, w)
-    recon = vae.spatial_vae.module.decode(z).sample                                    # (N*k, 3, H, W)
+    recon = vae.spatial_vae.decode_frames(z)                                           # (N*k, 3, H, W)
     rec = RECON_LOSSES[s["recon_loss"]](recon, frames)
     kl = posterior.kl().mean() / z[0].numel()
     return with_perceptual(dict(loss=rec + s["kl_weight"] * kl, recon=rec, kl=kl), recon, frames, s, backbone)
@@ -202,15 +201,10 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
         start_step = meta["step"]
         load_checkpoint(vae, ckpt["model"])
         logger.info("resuming from %s (step %d)", ckpt_path, start_step)
-    ema = EMA(vae, s["ema_decay"])
-    params = [p for p in vae.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=s["lr"], weight_decay=s["weight_decay"])
-    warmup = s["warmup_steps"]
-    lr_sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: min(1.0, (i + 1) / warmup) if warmup else 1.0)
+    trainer = TrainStep(vae, s["lr"], s["weight_decay"], warmup_steps=s["warmup_steps"], grad_clip=s["grad_clip"],
+                        ema_decay=s["ema_decay"])
     if ckpt is not None:
-        ema.load_state_dict(ckpt["ema"], meta["ema_updates"])
-        optimizer.load_state_dict(unflatten_optimizer_state(ckpt["optimizer"], meta["optimizer"]))
-        lr_sched.load_state_dict(meta["lr_scheduler"])
+        trainer.load_state(ckpt, meta)
 
     sampler = GlobalBatchSampler(len(dataset), s["batch_size"], seed=s["seed"], start_step=start_step,
                                  num_steps=max(0, s["max_steps"] - start_step))
@@ -227,15 +221,8 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
     step, terms = start_step, {}
     bar = tqdm(total=s["max_steps"], initial=start_step, desc=f"train vae ({s['stage']})", dynamic_ncols=True)
     for batch in loader:
-        gen = torch.Generator().manual_seed(s["seed"] * 1_000_003 + step)
-        out = loss_fn(vae, batch["video"], s, gen, backbone)
-        optimizer.zero_grad()
-        out["loss"].backward()
-        if s["grad_clip"] > 0:
-            torch.nn.utils.clip_grad_norm_(params, s["grad_clip"])
-        optimizer.step()
-        lr_sched.step()
-        ema.update(vae)
+        out = loss_fn(vae, batch["video"], s, step_generator(s["seed"], step), backbone)
+        trainer.apply(out["loss"])
         step += 1
         for key, value in out.items():
             terms[key] = terms.get(key, 0.0) + value.item()
@@ -245,17 +232,13 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
             logger.info("step %d %s", step, " ".join(f"{k} {v / s['log_every']:.5f}" for k, v in terms.items()))
             terms = {}
         if s["sample_every"] and step % s["sample_every"] == 0:
-            value = write_sample(ema.model, sample_batch, s["stage"], run_dir / "samples" / f"step_{step:08d}.mp4")
+            value = write_sample(trainer.ema.model, sample_batch, s["stage"], run_dir / "samples" / f"step_{step:08d}.mp4")
             logger.info("step %d: EMA reconstruction PSNR %.2f dB (sample in %s)", step, value, run_dir / "samples")
         if step % s["ckpt_every"] == 0 or step == s["max_steps"]:
-            opt_tensors, opt_info = flatten_optimizer_state(optimizer.state_dict())
-            save_run_checkpoint(run_dir, step, dict(model=vae.state_dict(), ema=ema.state_dict(),
-                                                    optimizer=opt_tensors),
-                                dict(optimizer=opt_info, lr_scheduler=lr_sched.state_dict(),
-                                     ema_updates=ema.num_updates), s["keep_last"])
+            save_run_checkpoint(run_dir, step, *trainer.state(), s["keep_last"])
     bar.close()
 
-    final = ema.model
+    final = trainer.ema.model
     if s["stage"] in ("temporal", "both"):  # the encoders changed: measure the new latent statistics
         calibrate_shift_scale(final, DataLoader(dataset, batch_size=s["batch_size"]), s["calibrate_clips"])
     export = run_dir / "vae.safetensors"

@@ -46,7 +46,7 @@ def train_classifier(dataset, num_classes: int, steps: int = 600, batch_size: in
     step, bar = 0, tqdm(total=steps, desc="train classifier", disable=not progress)
     while step < steps:
         for batch in loader:
-            loss = F.cross_entropy(model(batch["video"]), batch["label"])
+            loss = F.cross_entropy(model(batch["video"]), batch["cond"]["y"])
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -138,9 +138,11 @@ class TimestepEmbedder(nn.Module):
 
 
 class LabelEmbedder(nn.Module):
-    """Class ids -> (N, D), with label dropout for classifier-free guidance (DiT's LabelEmbedder).
+    """Class ids -> (N, D), and the label dropout of classifier-free guidance (DiT's LabelEmbedder).
 
-    Id ``num_classes`` is the null class; its row exists only when ``dropout_prob > 0``.
+    Id ``num_classes`` is the null class; its row exists only when ``dropout_prob > 0``. The forward pass
+    never drops labels: training drops them explicitly with :meth:`drop` on uniform draws the trainer
+    makes from its per-step generator, so a step's randomness depends only on (seed, step).
     """
 
     def __init__(self, num_classes: int, hidden_size: int, dropout_prob: float):
@@ -150,17 +152,15 @@ class LabelEmbedder(nn.Module):
         self.num_classes = num_classes
         self.dropout_prob = dropout_prob
 
-    def token_drop(self, labels: torch.Tensor, force_drop_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Replace labels by the null id: at random with ``dropout_prob``, or where ``force_drop_ids == 1``."""
-        if force_drop_ids is None:
-            drop_ids = torch.rand(labels.shape[0], device=labels.device) < self.dropout_prob  # (N,)
-        else:
-            drop_ids = torch.as_tensor(force_drop_ids, device=labels.device) == 1  # (N,)
-        return torch.where(drop_ids, self.num_classes, labels)  # (N,)
+    def drop(self, labels: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """Replace labels (N,) by the null id where ``uniforms`` (N,) in [0, 1) fall below ``dropout_prob``."""
+        return torch.where(uniforms.to(labels.device) < self.dropout_prob, self.num_classes, labels)  # (N,)
 
-    def forward(self, labels: torch.Tensor, train: bool, force_drop_ids: torch.Tensor | None = None) -> torch.Tensor:
-        if (train and self.dropout_prob > 0) or force_drop_ids is not None:
-            labels = self.token_drop(labels, force_drop_ids)  # (N,)
+    def null(self, labels: torch.Tensor) -> torch.Tensor:
+        """The null class id for every row of labels (N,): guidance's unconditional branch."""
+        return torch.full_like(labels, self.num_classes)  # (N,)
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
         return self.embedding_table(labels)  # (N, D)
 
 

@@ -11,6 +11,10 @@ each temporal block adds a 1-D sin-cos table of the frame index to its own atten
 normalized, modulated tokens, so values know which frame they come from) and rotates q/k (rotary).
 Rotary alone is relative: the absolute term is what tells the frames of a still clip apart.
 
+``temporal_position="absolute-once"`` is Latte's layout instead (Vchitect/Latte ``models/latte.py``): the
+same 1-D table is added to the residual stream once, just before the first temporal block, with no rotary
+and no per-block term; ``num_classes=0`` (Latte's unconditional models) builds no label embedder.
+
 Shapes: N clips, C latent channels, (T, H, W) latent size, (pt, ph, pw) patch, (T', H', W') patch grid,
 S = H' * W' tokens per frame, D hidden size.
 """
@@ -22,6 +26,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..registry import MODELS
+from ..schedulers.guidance import combine_guided
 from .layers import (
     LAYER_NORM_EPS,
     Attention,
@@ -36,6 +41,10 @@ from .layers import (
 )
 
 EMBEDDING_INIT_STD = 0.02  # DiT: normal(0, 0.02) for the class table and the timestep MLP
+# How temporal blocks know frame order: "rotary" (STDiT's own: rotary q/k plus a per-block frame-index term
+# in the attention input) or "absolute-once" (Latte's: one sin-cos table added to the residual stream
+# before the first temporal block).
+TEMPORAL_POSITIONS = ("rotary", "absolute-once")
 
 #################################################################################
 #                                 Core STDiT model                              #
@@ -54,9 +63,10 @@ class STDiTBlock(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 6 * hidden_size))
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, rope=None, frame_pos=None) -> torch.Tensor:
-        """x (N, T', S, D), c (N, D); temporal blocks get rope (cos, sin) and frame_pos (T', 1, D)."""
-        mod = self.adaLN_modulation(c)[:, None, None, :]  # (N, 1, 1, 6D): one per clip, broadcast to tokens
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod.chunk(6, dim=-1)  # each (N, 1, 1, D)
+        """x (N, T', S, D), c (N, D) or per frame (N, T', D); temporal blocks get rope (cos, sin) and
+        frame_pos (T', 1, D)."""
+        mod = per_token(self.adaLN_modulation(c))  # (N, 1 or T', 1, 6D): per clip or frame, broadcast to tokens
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod.chunk(6, dim=-1)  # each (N, ., 1, D)
         h = modulate(self.norm1(x), shift_msa, scale_msa)  # (N, T', S, D)
         if frame_pos is not None:
             h = h + frame_pos  # (N, T', S, D): the frame index, inside this branch only
@@ -64,6 +74,11 @@ class STDiTBlock(nn.Module):
         x = torch.addcmul(x, gate_msa, self.attn(h, rope))  # (N, T', S, D)
         x = torch.addcmul(x, gate_mlp, self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp)))  # (N, T', S, D)
         return x
+
+
+def per_token(mod: torch.Tensor) -> torch.Tensor:
+    """adaLN parameters (N, k) per clip or (N, T', k) per frame -> (N, 1 or T', 1, k), broadcast over tokens."""
+    return mod[:, None, None, :] if mod.ndim == 2 else mod[:, :, None, :]
 
 
 class FinalLayer(nn.Module):
@@ -76,7 +91,7 @@ class FinalLayer(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size))
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        shift, scale = self.adaLN_modulation(c)[:, None, None, :].chunk(2, dim=-1)  # each (N, 1, 1, D)
+        shift, scale = per_token(self.adaLN_modulation(c)).chunk(2, dim=-1)  # each (N, 1 or T', 1, D)
         return self.linear(modulate(self.norm_final(x), shift, scale))  # (N, T', S, pt*ph*pw*C_out)
 
 
@@ -102,14 +117,16 @@ class STDiT(nn.Module):
         num_classes: int = 1000,
         learn_sigma: bool = True,
         grad_checkpointing: bool = False,
+        temporal_position: str = "rotary",
     ):
         super().__init__()
-        input_size, patch_size = _check_config(input_size, patch_size, hidden_size, num_heads)
+        input_size, patch_size = _check_config(input_size, patch_size, hidden_size, num_heads, temporal_position,
+                                               num_classes)
         self.config = dict(
             type="STDiT", input_size=list(input_size), patch_size=list(patch_size), in_channels=in_channels,
             hidden_size=hidden_size, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
             class_dropout_prob=class_dropout_prob, num_classes=num_classes, learn_sigma=learn_sigma,
-            grad_checkpointing=grad_checkpointing,
+            grad_checkpointing=grad_checkpointing, temporal_position=temporal_position,
         )  # JSON-ready constructor kwargs: stored in checkpoints, rebuilt by registry.build_module
         self.input_size = input_size
         self.patch_size = patch_size
@@ -120,10 +137,12 @@ class STDiT(nn.Module):
         self.num_classes = num_classes
         self.learn_sigma = learn_sigma
         self.grad_checkpointing = grad_checkpointing
+        self.temporal_position = temporal_position
 
         self.x_embedder = PatchEmbed3D(patch_size, in_channels, hidden_size)
         self.t_embedder = TimestepEmbedder(hidden_size)
-        self.y_embedder = LabelEmbedder(num_classes, hidden_size, class_dropout_prob)
+        # num_classes=0: an unconditional model (no label embedder, no guidance)
+        self.y_embedder = LabelEmbedder(num_classes, hidden_size, class_dropout_prob) if num_classes else None
         self.spatial_blocks = nn.ModuleList(
             [STDiTBlock(hidden_size, num_heads, mlp_ratio, axis="space") for _ in range(depth)]
         )
@@ -151,7 +170,8 @@ class STDiT(nn.Module):
         nn.init.constant_(self.x_embedder.proj.bias, 0)
 
         # Class table and timestep MLP.
-        nn.init.normal_(self.y_embedder.embedding_table.weight, std=EMBEDDING_INIT_STD)
+        if self.y_embedder is not None:
+            nn.init.normal_(self.y_embedder.embedding_table.weight, std=EMBEDDING_INIT_STD)
         nn.init.normal_(self.t_embedder.mlp[0].weight, std=EMBEDDING_INIT_STD)
         nn.init.normal_(self.t_embedder.mlp[2].weight, std=EMBEDDING_INIT_STD)
 
@@ -197,6 +217,17 @@ class STDiT(nn.Module):
             lambda: get_1d_sincos_pos_embed(self.hidden_size, torch.arange(length))[:, None, :].to(ref.device, ref.dtype),
         )
 
+    def temporal_positions(self, length: int, ref: torch.Tensor):
+        """What the temporal blocks get for ``length`` frames: ``(rope, block_frame_pos, once_frame_pos)``.
+
+        "rotary": rotary (cos, sin) and the (T', 1, D) table for every temporal block, nothing once.
+        "absolute-once" (Latte): no rotary, nothing per block, the (T', 1, D) table once before block 0.
+        """
+        frame_pos = self.frame_positions(length, ref)  # (T', 1, D)
+        if self.temporal_position == "absolute-once":
+            return None, None, frame_pos
+        return self.temporal_rope(length, ref.device), frame_pos, None
+
     def temporal_rope(self, length: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotary (cos, sin) tables for ``length`` frames, each (length, D / num_heads) float32."""
         return self._cached(
@@ -208,7 +239,7 @@ class STDiT(nn.Module):
     #                                  Forward                                  #
     #############################################################################
 
-    def _check_input(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> tuple[int, int, int]:
+    def _check_input(self, x: torch.Tensor, t: torch.Tensor, y, frame_mask) -> tuple[int, int, int]:
         """Raise ValueError on a malformed input; return the patch grid (T', H', W')."""
         if x.ndim != 5 or x.shape[1] != self.in_channels:
             raise ValueError(
@@ -221,8 +252,14 @@ class STDiT(nn.Module):
                 f"choose frames and resolution so that each is a multiple of the patch"
             )
         n = x.shape[0]
-        if t.shape != (n,) or y.shape != (n,):
-            raise ValueError(f"t and y must have shape ({n},), got t {tuple(t.shape)} and y {tuple(y.shape)}")
+        if t.shape != (n,):
+            raise ValueError(f"t must have shape ({n},), got {tuple(t.shape)}")
+        if self.y_embedder is not None and (y is None or y.shape != (n,)):
+            raise ValueError(f"this class-conditional model needs y of shape ({n},) (class ids), got "
+                             f"{None if y is None else tuple(y.shape)}")
+        if frame_mask is not None and frame_mask.shape != (n, size[0]):
+            raise ValueError(f"frame_mask must be (N, T) = {(n, size[0])} (True = noised frame), "
+                             f"got {tuple(frame_mask.shape)}")
         return tuple(s // p for s, p in zip(size, self.patch_size))
 
     def unpatchify(self, x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
@@ -237,21 +274,64 @@ class STDiT(nn.Module):
             return torch.utils.checkpoint.checkpoint(block, *args, use_reentrant=False)
         return block(*args)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, force_drop_ids=None) -> torch.Tensor:
-        """x (N, C, T, H, W) latents, t (N,) timesteps, y (N,) class ids (``num_classes`` = null class)."""
-        gt, gh, gw = self._check_input(x, t, y)  # patch grid (T', H', W')
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y=None, frame_mask=None) -> torch.Tensor:
+        """x (N, C, T, H, W) latents, t (N,) timesteps, y (N,) class ids (``num_classes`` = null class).
+
+        ``frame_mask`` (N, T) bool marks the noised latent frames; where it is False the frame is given
+        (clean) and is modulated with the embedding of t = 0 instead of t, in every block and the final
+        layer (Open-Sora 1.2's scheme). None, or all True, is exactly the unconditioned model.
+        """
+        gt, gh, gw = self._check_input(x, t, y, frame_mask)  # patch grid (T', H', W')
         x = self.x_embedder(x)  # (N, T', S, D), S = H' * W'
         x = x + self.spatial_positions(gh, gw, x)  # (N, T', S, D): the same 2-D table on every frame
-        c = self.t_embedder(t) + self.y_embedder(y, self.training, force_drop_ids)  # (N, D): once per clip
-        rope = self.temporal_rope(gt, x.device)  # (cos, sin), each (T', D / num_heads)
-        frame_pos = self.frame_positions(gt, x)  # (T', 1, D)
-        for spatial, temporal in zip(self.spatial_blocks, self.temporal_blocks):
+        c = self.condition(t, y, frame_mask)  # (N, D) once per clip, or (N, T', D) once per frame
+        rope, block_frame_pos, once_frame_pos = self.temporal_positions(gt, x)
+        for i, (spatial, temporal) in enumerate(zip(self.spatial_blocks, self.temporal_blocks)):
             x = self._run_block(spatial, x, c)  # (N, T', S, D): attention within each frame
-            x = self._run_block(temporal, x, c, rope, frame_pos)  # (N, T', S, D): attention across frames
+            if i == 0 and once_frame_pos is not None:
+                x = x + once_frame_pos  # (N, T', S, D): Latte's temp_embed, once, in the residual stream
+            x = self._run_block(temporal, x, c, rope, block_frame_pos)  # (N, T', S, D): attention across frames
         x = self.final_layer(x, c)  # (N, T', S, pt*ph*pw*C_out)
         return self.unpatchify(x, (gt, gh, gw))  # (N, C_out, T, H, W)
 
-    def forward_with_cfg(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cfg_scale: float, cfg_channels=None):
+    def condition(self, t: torch.Tensor, y, frame_mask) -> torch.Tensor:
+        """The adaLN condition: t (N,) and class (N,) embeddings summed -> (N, D), or (N, T', D) when
+        ``frame_mask`` (N, T) marks given frames, which get the embedding of t = 0."""
+        t_emb = self.t_embedder(t)  # (N, D)
+        if frame_mask is not None and not bool(frame_mask.all()):
+            noised = frame_mask[:, :: self.patch_size[0]]  # (N, T'): a temporal patch follows its first frame
+            clean = self.t_embedder(torch.zeros_like(t))  # (N, D): the embedding of t = 0
+            t_emb = torch.where(noised[:, :, None], t_emb[:, None], clean[:, None])  # (N, T', D)
+        if self.y_embedder is None:
+            return t_emb
+        y_emb = self.y_embedder(y)  # (N, D)
+        return t_emb + (y_emb if t_emb.ndim == 2 else y_emb[:, None])  # (N, D) or (N, T', D)
+
+    #############################################################################
+    #                                Conditions                                 #
+    #############################################################################
+    # A condition travels as a dict of (N, ...) tensors, here {"y": class ids}, passed as ``model(x, t,
+    # **cond)``. The objectives and guidance never look inside: they ask the model for the null condition
+    # of guidance and for the training-time dropout of classifier-free guidance.
+
+    def null_cond(self, cond: dict) -> dict:
+        """The unconditional counterpart of ``cond``: every class id replaced by the null class."""
+        if self.y_embedder is None:
+            raise ConfigError("this model is unconditional (num_classes=0): it has no null condition and "
+                              "no guidance; sample with cfg_scale 1")
+        if self.y_embedder.dropout_prob <= 0:
+            raise ConfigError("this model was built with class_dropout_prob=0: it has no null class, so no "
+                              "classifier-free guidance; sample with cfg_scale 1")
+        return {**cond, "y": self.y_embedder.null(cond["y"])}
+
+    def drop_cond(self, cond: dict, uniforms: torch.Tensor) -> dict:
+        """Label dropout for training: rows whose ``uniforms`` (N,) fall below class_dropout_prob get the null class."""
+        if self.y_embedder is None or self.y_embedder.dropout_prob <= 0:
+            return cond
+        return {**cond, "y": self.y_embedder.drop(cond["y"], uniforms)}
+
+    def forward_with_cfg(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cfg_scale: float, cfg_channels=None,
+                         frame_mask=None):
         """Classifier-free guidance in DiT's batch layout: first half conditional, second half null class.
 
         Only the first half of x is used (duplicated). The first ``cfg_channels`` output channels
@@ -261,20 +341,18 @@ class STDiT(nn.Module):
         """
         if x.shape[0] % 2:
             raise ValueError(f"forward_with_cfg needs an even batch (conditional + null halves), got {x.shape[0]}")
-        channels = self.in_channels if cfg_channels is None else cfg_channels
-        if not 1 <= channels <= self.out_channels:
-            raise ValueError(f"cfg_channels must be in [1, {self.out_channels}], got {cfg_channels}")
         half = x[: len(x) // 2]  # (N, C, T, H, W)
-        out = self.forward(torch.cat([half, half], dim=0), t, y)  # (2N, C_out, T, H, W)
-        guided, rest = out[:, :channels], out[:, channels:]  # (2N, c, T, H, W), (2N, C_out - c, T, H, W)
-        cond, uncond = guided.chunk(2, dim=0)  # each (N, c, T, H, W)
-        # lerp(uncond, cond, s) = uncond + s * (cond - uncond), and it is exact at s = 1 (returns cond).
-        guided = torch.lerp(uncond, cond, float(cfg_scale))  # (N, c, T, H, W)
-        return torch.cat([torch.cat([guided, guided], dim=0), rest], dim=1)  # (2N, C_out, T, H, W)
+        out = self.forward(torch.cat([half, half], dim=0), t, y, frame_mask)  # (2N, C_out, T, H, W)
+        return combine_guided(out, self.in_channels if cfg_channels is None else cfg_channels, cfg_scale)
 
 
-def _check_config(input_size, patch_size, hidden_size: int, num_heads: int):
+def _check_config(input_size, patch_size, hidden_size: int, num_heads: int, temporal_position: str,
+                  num_classes: int):
     """Validate constructor arguments; return (input_size, patch_size) as int 3-tuples."""
+    if temporal_position not in TEMPORAL_POSITIONS:
+        raise ConfigError(f"STDiT temporal_position must be one of {TEMPORAL_POSITIONS}, got {temporal_position!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise ConfigError(f"STDiT num_classes must be an int >= 0 (0: unconditional), got {num_classes!r}")
     sizes = []
     for name, value in (("input_size", input_size), ("patch_size", patch_size)):
         if isinstance(value, int) or len(value) != 3 or any(int(v) != v or v < 1 for v in value):
@@ -282,7 +360,8 @@ def _check_config(input_size, patch_size, hidden_size: int, num_heads: int):
         sizes.append(tuple(int(v) for v in value))
     if any(s % p for s, p in zip(*sizes)):
         raise ConfigError(f"STDiT input_size {sizes[0]} is not divisible by patch_size {sizes[1]}")
-    if hidden_size % num_heads or (hidden_size // num_heads) % 2:
+    rotary = temporal_position == "rotary"  # rotary pairs channels: heads of even size
+    if hidden_size % num_heads or (rotary and (hidden_size // num_heads) % 2):
         raise ConfigError(
             f"STDiT hidden_size {hidden_size} must split into num_heads {num_heads} heads of even size (rotary)"
         )
@@ -301,6 +380,9 @@ VARIANTS = {
     "STDiT-B/2": dict(depth=12, hidden_size=768, num_heads=12, patch_size=(1, 2, 2)),
     "STDiT-L/2": dict(depth=24, hidden_size=1024, num_heads=16, patch_size=(1, 2, 2)),
     "STDiT-XL/2": dict(depth=28, hidden_size=1152, num_heads=16, patch_size=(1, 2, 2)),
+    # Latte-XL/2 (Vchitect/Latte models/latte.py): its depth 28 alternates spatial and temporal blocks, so it is
+    # 14 of our spatial-temporal pairs, in Latte's temporal layout.
+    "Latte-XL/2": dict(depth=14, hidden_size=1152, num_heads=16, patch_size=(1, 2, 2), temporal_position="absolute-once"),
 }
 _STDIT_KWARGS = frozenset(inspect.signature(STDiT).parameters)
 
@@ -332,5 +414,10 @@ def STDiT_XL_2(**kwargs) -> STDiT:
     return _build_variant("STDiT-XL/2", kwargs)
 
 
-for _name, _builder in zip(VARIANTS, (STDiT_S_2, STDiT_B_2, STDiT_L_2, STDiT_XL_2)):
+def Latte_XL_2(**kwargs) -> STDiT:
+    """Latte-XL/2: 14 spatial + 14 temporal blocks, hidden 1152, 16 heads, Latte's layout; keyword arguments override."""
+    return _build_variant("Latte-XL/2", kwargs)
+
+
+for _name, _builder in zip(VARIANTS, (STDiT_S_2, STDiT_B_2, STDiT_L_2, STDiT_XL_2, Latte_XL_2)):
     MODELS.register_module(name=_name, module=_builder)

@@ -4,7 +4,7 @@ Both share ``training_losses(model, x0, model_kwargs, t=None, noise=None, mask=N
 and ``sample(model, z, model_kwargs, cfg_scale=None, num_steps=None, progress=True, generator=None, ...)``,
 so a config swaps them by name: ``dict(type="rflow", ...)`` or ``dict(type="iddpm", ...)``.
 """
-from .guidance import mean_flat, model_output, split_model_kwargs
+from .guidance import GivenFrames, mean_flat, model_output, split_model_kwargs
 from .iddpm import IDDPM, DiffusionSchedule, space_timesteps
 from .rectified_flow import RectifiedFlow, shift_timesteps, timestep_transform
 from .solvers import integrate

@@ -1,18 +1,20 @@
-"""What both schedulers share when they call the network: classifier-free guidance and loss reduction.
+"""What every objective shares when it calls the network: guidance, frame conditions and loss reduction.
 
 The network contract (see ``opensora_lite.models.stdit``):
 
-* ``model(x, t, y)`` with x (N, C, T, H, W), t (N,) int or float timesteps, y (N,) class ids;
-  it returns (N, C, ...) or (N, 2C, ...) when it also predicts a variance (``learn_sigma``).
-* ``model.forward_with_cfg(x2, t2, y2, cfg_scale, cfg_channels=None)`` with DiT's batch layout:
-  x2 = cat([x, x]), y2 = cat([y, y_null]); the first ``cfg_channels`` output channels (default: all
-  C latent channels) are guided, ``uncond + cfg_scale * (cond - uncond)``, and both halves of the
-  output are equal on them.
+* ``model(x, t, frame_mask=None, **cond)`` with x (N, C, T, H, W), t (N,) int or float timesteps and
+  ``cond`` a dict of (N, ...) tensors that only the model reads (for STDiT: ``y``, class ids). It returns
+  (N, C, ...) or (N, 2C, ...) when it also predicts a variance (``learn_sigma``).
+* ``frame_mask`` (N, T) bool marks the latent frames being generated (noised); the others are given,
+  clean latents (image-to-video, continuation). The objectives hold given frames at their clean values
+  and leave them out of the loss; the model sees which frames are clean.
+* ``model.null_cond(cond)``: the unconditional counterpart of ``cond``, for classifier-free guidance.
 
-``model_kwargs`` of a scheduler holds ``y``, ``y_null`` (needed when cfg_scale != 1) and optionally the
-pixel size of the video (``height``, ``width``, ``num_frames``), which only the rectified-flow time shift
-reads: :func:`split_model_kwargs` takes them out before the network sees the rest.
+``model_kwargs`` of a scheduler is ``cond`` plus, optionally, the pixel size of the video (``height``,
+``width``, ``num_frames``), which only the rectified-flow time shift reads: :func:`split_model_kwargs`
+takes them out before the network sees the rest.
 """
+from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -24,7 +26,7 @@ SIZE_KEYS = ("height", "width", "num_frames")
 
 
 def split_model_kwargs(model_kwargs: Optional[dict]) -> Tuple[Dict, Dict]:
-    """Return ``(size, cond)``: the video-size keys and everything else (``y``, ``y_null``, ...).
+    """Return ``(size, cond)``: the video-size keys and everything else (the network's condition).
 
     The caller's dict is not modified.
     """
@@ -33,25 +35,69 @@ def split_model_kwargs(model_kwargs: Optional[dict]) -> Tuple[Dict, Dict]:
     return size, model_kwargs
 
 
+@dataclass
+class GivenFrames:
+    """Latent frames given as a condition: ``latents`` (N, C, T, H, W) hold the clean values where
+    ``mask`` (N, T) bool is False; frames where it is True are generated."""
+
+    latents: torch.Tensor
+    mask: torch.Tensor
+
+    def __post_init__(self):
+        n, _, t = self.latents.shape[:3]
+        if self.mask.shape != (n, t) or self.mask.dtype != torch.bool:
+            raise ValueError(f"GivenFrames.mask must be a bool (N, T) = {(n, t)} tensor, "
+                             f"got {self.mask.dtype} {tuple(self.mask.shape)}")
+
+    def hold(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, C, T, H, W) with the given frames set to their clean latents."""
+        return torch.where(self.mask[:, None, :, None, None], x, self.latents.to(x.dtype))
+
+    def zero_given(self, v: torch.Tensor) -> torch.Tensor:
+        """An update v (N, C, T, H, W) that leaves the given frames where they are."""
+        return torch.where(self.mask[:, None, :, None, None], v, torch.zeros((), dtype=v.dtype, device=v.device))
+
+
+def combine_guided(out: torch.Tensor, channels: int, cfg_scale: float) -> torch.Tensor:
+    """Classifier-free guidance on a (2N, C_out, ...) output whose halves are conditional and null.
+
+    The first ``channels`` output channels become ``uncond + cfg_scale * (cond - uncond)`` in both halves;
+    the others (a learned variance) are returned unguided. Returns (2N, C_out, ...).
+    """
+    if not 1 <= channels <= out.shape[1]:
+        raise ValueError(f"cfg_channels must be in [1, {out.shape[1]}], got {channels}")
+    guided, rest = out[:, :channels], out[:, channels:]  # (2N, c, ...), (2N, C_out - c, ...)
+    cond, uncond = guided.chunk(2, dim=0)  # each (N, c, ...)
+    # lerp(uncond, cond, s) = uncond + s * (cond - uncond), and it is exact at s = 1 (returns cond).
+    guided = torch.lerp(uncond, cond, float(cfg_scale))  # (N, c, ...)
+    return torch.cat([torch.cat([guided, guided], dim=0), rest], dim=1)  # (2N, C_out, ...)
+
+
+def _cat_cond(cond: Dict, null: Dict) -> Dict:
+    if set(cond) != set(null):
+        raise ValueError(f"the null condition has keys {sorted(null)}, the condition {sorted(cond)}")
+    return {k: torch.cat([cond[k], null[k]]) for k in cond}  # each (2N, ...)
+
+
 def model_output(model, x: torch.Tensor, t: torch.Tensor, cond: Dict, cfg_scale: Optional[float] = None,
-                 cfg_channels: Optional[int] = None) -> torch.Tensor:
+                 cfg_channels: Optional[int] = None, frame_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Call the network on x (N, C, ...) at timesteps t (N,), with classifier-free guidance if asked.
 
-    ``cond`` holds ``y`` (N,) and, when ``cfg_scale`` is not None and not 1, ``y_null`` (N,).
-    Returns the network's output for the N rows: (N, C or 2C, ...).
+    With ``cfg_scale`` not None and not 1 the model runs once on the conditional and null halves
+    (``model.null_cond(cond)``) and the first ``cfg_channels`` channels (default: all latent channels)
+    are guided. Frame conditions go to both halves. Returns the output for the N rows: (N, C or 2C, ...).
     """
-    cond = dict(cond)
-    y, y_null = cond.pop("y"), cond.pop("y_null", None)
+    frames = {} if frame_mask is None else {"frame_mask": frame_mask}
     if cfg_scale is None or cfg_scale == 1.0:
-        return model(x, t, y=y, **cond)  # (N, C or 2C, ...)
-    if y_null is None:
-        raise ConfigError(f"cfg_scale={cfg_scale} needs the null class ids: pass model_kwargs['y_null'] (N,)")
+        return model(x, t, **frames, **cond)  # (N, C or 2C, ...)
+    null_cond = getattr(model, "null_cond", None)
+    if null_cond is None:
+        raise ConfigError(f"cfg_scale={cfg_scale} needs a model with null_cond(cond) (the unconditional "
+                          f"branch); this one has none: sample with cfg_scale 1")
     n = x.shape[0]
-    x2 = torch.cat([x, x])  # (2N, C, ...), first half conditional, second half null
-    t2 = torch.cat([t, t])  # (2N,)
-    y2 = torch.cat([y, y_null])  # (2N,)
-    out = model.forward_with_cfg(x2, t2, y2, cfg_scale, cfg_channels=cfg_channels, **cond)  # (2N, C or 2C, ...)
-    return out[:n]
+    frames = {k: torch.cat([v, v]) for k, v in frames.items()}  # (2N, T): the same given frames in both halves
+    out = model(torch.cat([x, x]), torch.cat([t, t]), **frames, **_cat_cond(cond, null_cond(cond)))  # (2N, ...)
+    return combine_guided(out, x.shape[1] if cfg_channels is None else cfg_channels, cfg_scale)[:n]
 
 
 def latent_channels(out: torch.Tensor, channels: int) -> torch.Tensor:

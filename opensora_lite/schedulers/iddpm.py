@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..registry import SCHEDULERS
-from .guidance import mean_flat, model_output, split_model_kwargs
+from .guidance import GivenFrames, mean_flat, model_output, split_model_kwargs
 
 # DDPM's linear schedule (Ho et al. 2020), defined for 1000 steps and scaled for other lengths.
 LINEAR_BETA_START, LINEAR_BETA_END, LINEAR_REFERENCE_STEPS = 1e-4, 0.02, 1000
@@ -164,15 +164,21 @@ class IDDPM:
         rescale_learned_sigmas: scale the VB term by steps / 1000.
         diffusion_steps: length of the base chain.
         cfg_scale: default guidance scale of :meth:`sample`; cfg_channel: channels it guides (None: all).
+        sampler: the default of :meth:`sample`, one of ``SAMPLERS``: "ddpm" (ancestral) or "ddim".
 
     The chain chosen by the respacing serves both training and sampling (as upstream); ``sample``'s
     ``num_steps`` picks another respacing for one call.
     """
 
+    SAMPLERS = ("ddpm", "ddim")
+
     def __init__(self, num_sampling_steps: Optional[int] = None, timestep_respacing=None,
                  noise_schedule: str = "linear", use_kl: bool = False, sigma_small: bool = False,
                  predict_xstart: bool = False, learn_sigma: bool = True, rescale_learned_sigmas: bool = False,
-                 diffusion_steps: int = 1000, cfg_scale: float = 4.0, cfg_channel: Optional[int] = None):
+                 diffusion_steps: int = 1000, cfg_scale: float = 4.0, cfg_channel: Optional[int] = None,
+                 sampler: str = "ddpm"):
+        if sampler not in self.SAMPLERS:
+            raise ConfigError(f"unknown IDDPM sampler '{sampler}'; choose one of {self.SAMPLERS}")
         if num_sampling_steps is not None:
             if timestep_respacing not in (None, ""):
                 raise ConfigError("give num_sampling_steps or timestep_respacing, not both")
@@ -183,6 +189,7 @@ class IDDPM:
         self.var_type = "learned_range" if learn_sigma else ("fixed_small" if sigma_small else "fixed_large")
         self.loss_type = "rescaled_kl" if use_kl else ("rescaled_mse" if rescale_learned_sigmas else "mse")
         self.cfg_scale, self.cfg_channel = cfg_scale, cfg_channel
+        self.sampler = sampler
         self.schedule = self.respaced(timestep_respacing)
 
     def respaced(self, spec=None) -> DiffusionSchedule:
@@ -255,12 +262,12 @@ class IDDPM:
                         noise: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None) -> dict:
         """Loss terms, each (N,): ``loss`` and, for the MSE losses, ``mse`` and ``vb``.
 
-        x0 (N, C, ...) clean latents; t (N,) chain indices (default: uniform); model_kwargs holds ``y``.
-        mask (N, T) bool for x0 (N, C, T, H, W): frames where it is False stay clean and do not count.
+        x0 (N, C, ...) clean latents; t (N,) chain indices (default: uniform); model_kwargs holds the
+        condition. mask (N, T) bool for x0 (N, C, T, H, W): frames where it is False are given, stay
+        clean, do not count, and the model is told so (``frame_mask``).
         """
         s = self.schedule
         _, cond = split_model_kwargs(model_kwargs)
-        cond.pop("y_null", None)
         if t is None:
             t = self.sample_timesteps(x0.shape[0], device=x0.device)
         if noise is None:
@@ -268,7 +275,7 @@ class IDDPM:
         x_t = self.q_sample(x0, t, noise)  # (N, C, ...)
         if mask is not None:
             x_t = torch.where(mask[:, None, :, None, None], x_t, x0)
-        out = model_output(model, x_t, s.timestep_map.to(t.device)[t], cond)  # (N, C or 2C, ...)
+        out = model_output(model, x_t, s.timestep_map.to(t.device)[t], cond, frame_mask=mask)  # (N, C or 2C, ...)
 
         if self.loss_type == "rescaled_kl":  # the VB alone, gradients through mean and variance
             return {"loss": self._vb_bits(out, x0, x_t, t, s, mask) * s.num_steps}
@@ -289,15 +296,18 @@ class IDDPM:
     @torch.no_grad()
     def sample_steps(self, model, z: torch.Tensor, model_kwargs: dict, cfg_scale: Optional[float] = None,
                      num_steps: Optional[int] = None, progress: bool = True,
-                     generator: Optional[torch.Generator] = None, method: str = "ddpm", eta: float = 0.0,
-                     clip_denoised: bool = False, noise_fn: Optional[Callable] = None) -> Iterator[dict]:
+                     generator: Optional[torch.Generator] = None, sampler: Optional[str] = None, eta: float = 0.0,
+                     clip_denoised: bool = False, noise_fn: Optional[Callable] = None,
+                     given: Optional[GivenFrames] = None) -> Iterator[dict]:
         """Yield ``{"sample", "pred_xstart"}`` (N, C, ...) after each step; see :meth:`sample`."""
-        if method not in ("ddpm", "ddim"):
-            raise ConfigError(f"unknown IDDPM sampling method '{method}'; choose 'ddpm' or 'ddim'")
+        method = sampler or self.sampler
+        if method not in self.SAMPLERS:
+            raise ConfigError(f"unknown IDDPM sampler '{method}'; choose one of {self.SAMPLERS}")
         cfg_scale = self.cfg_scale if cfg_scale is None else cfg_scale
         s = self.schedule if num_steps is None else self.respaced(str(num_steps))
         _, cond = split_model_kwargs(model_kwargs)
-        x, n, nd = z, z.shape[0], z.ndim
+        x, n, nd = (z if given is None else given.hold(z)), z.shape[0], z.ndim
+        frame_mask = None if given is None else given.mask
 
         def draw(step: int) -> torch.Tensor:
             if noise_fn is not None:
@@ -307,7 +317,7 @@ class IDDPM:
         steps = list(range(s.num_steps))[::-1]  # chain indices, noise first
         for step, i in enumerate(tqdm(steps, disable=not progress, desc=f"iddpm {method}")):
             t = torch.full((n,), i, dtype=torch.long, device=x.device)  # (N,) chain index
-            out = model_output(model, x, s.timestep_map.to(x.device)[t], cond, cfg_scale, self.cfg_channel)
+            out = model_output(model, x, s.timestep_map.to(x.device)[t], cond, cfg_scale, self.cfg_channel, frame_mask)
             p = self.p_mean_variance(out, x, t, s, clip_denoised)
             last = 0.0 if i == 0 else 1.0  # no noise is added on the final step
             if method == "ddpm":
@@ -321,24 +331,28 @@ class IDDPM:
                 x = p["pred_xstart"] * torch.sqrt(abar_prev) + torch.sqrt(1 - abar_prev - sigma ** 2) * eps
                 if eta != 0:  # upstream also draws (and multiplies by 0) at eta = 0; we skip the draw
                     x = x + last * sigma * draw(step)
+            if given is not None:
+                x = given.hold(x)  # given frames stay at their clean latents after every step
             yield {"sample": x, "pred_xstart": p["pred_xstart"]}
 
     def sample(self, model, z: torch.Tensor, model_kwargs: dict, cfg_scale: Optional[float] = None,
                num_steps: Optional[int] = None, progress: bool = True, generator: Optional[torch.Generator] = None,
-               method: str = "ddpm", eta: float = 0.0, clip_denoised: bool = False,
-               noise_fn: Optional[Callable] = None) -> torch.Tensor:
+               sampler: Optional[str] = None, eta: float = 0.0, clip_denoised: bool = False,
+               noise_fn: Optional[Callable] = None, given: Optional[GivenFrames] = None) -> torch.Tensor:
         """Denoise z (N, C, ...) from the chain's last step to x0 (N, C, ...).
 
-        model_kwargs: ``y`` (N,) and ``y_null`` (N,) when cfg_scale != 1 (default: self.cfg_scale).
+        model_kwargs: the condition; guidance (cfg_scale != 1, default: self.cfg_scale) asks the model for
+        its null counterpart. ``given`` frames are held at their clean latents at every step.
         num_steps: respace to that many steps for this call (default: the constructor's chain).
-        method: "ddpm" (ancestral, learned variance) or "ddim" (``eta`` = 0 is deterministic).
+        sampler: "ddpm" (ancestral, learned variance) or "ddim" (``eta`` = 0 is deterministic); default
+        the constructor's.
         Noise comes from ``generator`` (or the global RNG), drawn as ``randn`` of z's shape once per
         step; ``noise_fn(step_index, shape)`` replaces it (step_index 0 = the first, noisiest step).
         DDPM draws on every step, the last one included (then masked), as upstream does, so a seed
         gives upstream's sample. DDIM draws only when eta != 0 (upstream also draws, unused, at eta 0).
         """
         out = None
-        for out in self.sample_steps(model, z, model_kwargs, cfg_scale, num_steps, progress, generator, method,
-                                     eta, clip_denoised, noise_fn):
+        for out in self.sample_steps(model, z, model_kwargs, cfg_scale, num_steps, progress, generator, sampler,
+                                     eta, clip_denoised, noise_fn, given):
             pass
         return z if out is None else out["sample"]

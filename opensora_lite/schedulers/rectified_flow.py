@@ -14,7 +14,7 @@ import torch
 
 from ..errors import ConfigError
 from ..registry import SCHEDULERS
-from .guidance import latent_channels, mean_flat, model_output, split_model_kwargs
+from .guidance import GivenFrames, latent_channels, mean_flat, model_output, split_model_kwargs
 from .solvers import SOLVERS, integrate
 
 # The time shift compares a video with a 512x512 image (Open-Sora v1.2 `timestep_transform`).
@@ -82,17 +82,20 @@ class RectifiedFlow:
             any size transform. Where a clip's content is already visible at high noise (small,
             high-contrast latents), r > 1 puts training and solver steps where the layout is decided.
         use_discrete_timesteps: integer timesteps (training: randint; sampling: rounded).
-        solver: "euler" (Open-Sora, one network call per step) or "heun" (2nd order, two calls).
+        sampler: the default ODE solver of :meth:`sample`, one of ``SAMPLERS``: "euler" (Open-Sora, one
+            network call per step) or "heun" (2nd order, two calls per step).
     """
+
+    SAMPLERS = SOLVERS
 
     def __init__(self, num_timesteps: int = 1000, num_sampling_steps: int = 10, cfg_scale: float = 4.0,
                  sample_method: str = "uniform", loc: float = 0.0, scale: float = 1.0,
                  use_timestep_transform: bool = False, transform_scale: float = 1.0,
-                 use_discrete_timesteps: bool = False, solver: str = "euler", shift: float = 1.0):
+                 use_discrete_timesteps: bool = False, sampler: str = "euler", shift: float = 1.0):
         if sample_method not in SAMPLE_METHODS:
             raise ConfigError(f"unknown rflow sample_method '{sample_method}'; choose one of {SAMPLE_METHODS}")
-        if solver not in SOLVERS:
-            raise ConfigError(f"unknown rflow solver '{solver}'; choose one of {SOLVERS}")
+        if sampler not in SOLVERS:
+            raise ConfigError(f"unknown rflow sampler '{sampler}'; choose one of {SOLVERS}")
         if not shift > 0:
             raise ConfigError(f"rflow shift must be a positive number, got {shift!r}")
         if not (num_timesteps >= 1 and num_sampling_steps >= 1):
@@ -106,7 +109,7 @@ class RectifiedFlow:
         self.use_timestep_transform = use_timestep_transform
         self.transform_scale = transform_scale
         self.use_discrete_timesteps = use_discrete_timesteps
-        self.solver = solver
+        self.sampler = sampler
         self.shift = float(shift)
 
     ##################################################################################
@@ -141,13 +144,12 @@ class RectifiedFlow:
                         noise: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None) -> dict:
         """Velocity regression loss, ``{"loss": (N,)}``.
 
-        x0 (N, C, T, H, W) clean latents; model_kwargs holds ``y`` (and the video size for the time
-        shift). An explicit t (N,) is used as is; otherwise t is sampled and shifted when
-        ``use_timestep_transform``. mask (N, T) bool: frames where it is False stay clean (x0) and do
-        not count in the loss.
+        x0 (N, C, T, H, W) clean latents; model_kwargs holds the condition (and the video size for the
+        time shift). An explicit t (N,) is used as is; otherwise t is sampled and shifted when
+        ``use_timestep_transform``. mask (N, T) bool: frames where it is False are given, stay clean
+        (x0), do not count in the loss, and the model is told so (``frame_mask``).
         """
         _, cond = split_model_kwargs(model_kwargs)
-        cond.pop("y_null", None)  # training is conditional; label dropout belongs to the network
         if t is None:
             t = self.sample_timesteps(x0.shape[0], model_kwargs, device=x0.device)
         if noise is None:
@@ -155,7 +157,7 @@ class RectifiedFlow:
         x_t = self.add_noise(x0, noise, t)  # (N, C, T, H, W)
         if mask is not None:
             x_t = torch.where(mask[:, None, :, None, None], x_t, x0)
-        v_pred = latent_channels(model_output(model, x_t, t, cond), x0.shape[1])  # (N, C, T, H, W)
+        v_pred = latent_channels(model_output(model, x_t, t, cond, frame_mask=mask), x0.shape[1])  # (N, C, T, H, W)
         loss = mean_flat((v_pred - (x0 - noise)).pow(2), mask=mask)  # (N,)
         return {"loss": loss}
 
@@ -191,20 +193,30 @@ class RectifiedFlow:
     @torch.no_grad()
     def sample(self, model, z: torch.Tensor, model_kwargs: dict, cfg_scale: Optional[float] = None,
                num_steps: Optional[int] = None, progress: bool = True,
-               generator: Optional[torch.Generator] = None, solver: Optional[str] = None) -> torch.Tensor:
+               generator: Optional[torch.Generator] = None, sampler: Optional[str] = None,
+               given: Optional[GivenFrames] = None) -> torch.Tensor:
         """Integrate noise z (N, C, T, H, W) to clean latents (N, C, T, H, W).
 
-        model_kwargs: ``y`` (N,), ``y_null`` (N,) when guided, and ``height``/``width``/``num_frames``
-        when ``use_timestep_transform``. The flow is deterministic given z: ``generator`` is accepted for
-        interface parity with :class:`IDDPM` and unused.
+        model_kwargs: the condition (guidance asks the model for its null counterpart) and
+        ``height``/``width``/``num_frames`` when ``use_timestep_transform``. ``given`` frames are held at
+        their clean latents at every step, in both guidance branches. ``sampler`` overrides the default
+        solver for this call. The flow is deterministic given z:
+        ``generator`` is accepted for interface parity with :class:`IDDPM` and unused.
         """
         cfg_scale = self.cfg_scale if cfg_scale is None else cfg_scale
         size, cond = split_model_kwargs(model_kwargs)
         channels = z.shape[1]
         timesteps = self.sampling_timesteps(z.shape[0], num_steps, size, device=z.device)
 
-        def velocity(x, t):
-            return latent_channels(model_output(model, x, t, cond, cfg_scale), channels)  # (N, C, T, H, W)
+        if given is None:
+            def velocity(x, t):
+                return latent_channels(model_output(model, x, t, cond, cfg_scale), channels)  # (N, C, T, H, W)
+        else:
+            z = given.hold(z)  # (N, C, T, H, W): given frames start, and stay, clean
 
-        return integrate(velocity, z, timesteps, self.num_timesteps, solver or self.solver, progress)
+            def velocity(x, t):
+                v = model_output(model, x, t, cond, cfg_scale, frame_mask=given.mask)  # (N, C or 2C, T, H, W)
+                return given.zero_given(latent_channels(v, channels))  # (N, C, T, H, W)
+
+        return integrate(velocity, z, timesteps, self.num_timesteps, sampler or self.sampler, progress)
 

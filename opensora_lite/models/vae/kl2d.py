@@ -116,6 +116,7 @@ class VideoAutoencoderKL(nn.Module):
             raise ConfigError(f"VideoAutoencoderKL: micro_batch_size must be >= 1 or None, got {micro_batch_size}")
         self.module = build_autoencoder_kl(from_pretrained, config, subfolder)
         self.spatial_factor = 2 ** (len(self.module.config.block_out_channels) - 1)
+        self.temporal_factor = 1  # every frame has its own latent frame
         self.patch_size = tuple(patch_size) if patch_size is not None else (1, self.spatial_factor, self.spatial_factor)
         self.in_channels = self.module.config.in_channels
         self.out_channels = self.module.config.latent_channels
@@ -141,10 +142,18 @@ class VideoAutoencoderKL(nn.Module):
         frames = rearrange(x, "n c t h w -> (n t) c h w")  # (N*T, C, H, W)
         latents = []
         for batch in self._micro_batches(frames):
-            posterior = DiagonalGaussian(self.module.encode(batch).latent_dist.parameters)  # over (B, 4, H/f, W/f)
+            posterior = self.encode_frames(batch)  # over (B, 4, H/f, W/f)
             z = posterior.sample(generator) if sample_posterior else posterior.mode()
             latents.append(z * self.scaling_factor)
         return rearrange(torch.cat(latents), "(n t) c h w -> n c t h w", n=x.shape[0])  # (N, 4, T, H/f, W/f)
+
+    def encode_frames(self, frames: torch.Tensor) -> DiagonalGaussian:
+        """The unscaled posterior over (B, latent_channels, H/f, W/f) of frames (B, C, H, W): VAE training."""
+        return DiagonalGaussian(self.module.encode(frames).latent_dist.parameters)
+
+    def decode_frames(self, z: torch.Tensor) -> torch.Tensor:
+        """Frames (B, C, H, W) from unscaled latents (B, latent_channels, h, w): VAE training."""
+        return self.module.decode(z).sample
 
     def decode(self, z: torch.Tensor, num_frames: Optional[int] = None) -> torch.Tensor:
         """Frames (N, C, T, H, W) from scaled latents z (N, latent_channels, T, h, w).
@@ -155,7 +164,7 @@ class VideoAutoencoderKL(nn.Module):
             raise DataError(f"VideoAutoencoderKL.decode expects (N, {self.out_channels}, T, h, w), "
                             f"got {tuple(z.shape)}")
         latents = rearrange(z, "n c t h w -> (n t) c h w")  # (N*T, 4, h, w)
-        frames = [self.module.decode(batch / self.scaling_factor).sample for batch in self._micro_batches(latents)]
+        frames = [self.decode_frames(batch / self.scaling_factor) for batch in self._micro_batches(latents)]
         return rearrange(torch.cat(frames), "(n t) c h w -> n c t h w", n=z.shape[0])  # (N, C, T, H, W)
 
     def get_latent_size(self, input_size: Sequence[Optional[int]]) -> List[Optional[int]]:

@@ -58,6 +58,8 @@ class VideoAutoencoderPipeline(nn.Module):
         if freeze_vae_2d:
             self.spatial_vae.requires_grad_(False)
         self.out_channels = self.temporal_vae.embed_dim
+        self.spatial_factor = self.spatial_vae.spatial_factor
+        self.temporal_factor = self.temporal_vae.time_downsample_factor
         self.register_buffer("scale", _channel_vector(scale, self.out_channels, "scale"))  # (1, C, 1, 1, 1)
         self.register_buffer("shift", _channel_vector(shift, self.out_channels, "shift"))  # (1, C, 1, 1, 1)
 

@@ -1,0 +1,28 @@
+"""The one interface every video VAE of the project offers, and the only one its callers use.
+
+Generation, training, the latent cache and the evaluation tools see a VAE through :class:`VideoVAE`
+alone; nothing reaches into a VAE's parts. Both :class:`~.kl2d.VideoAutoencoderKL` (per frame, no
+temporal compression) and :class:`~.pipeline.VideoAutoencoderPipeline` (2-D then causal temporal VAE)
+implement it.
+"""
+from typing import List, Optional, Protocol, Sequence, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class VideoVAE(Protocol):
+    """A video autoencoder: pixels (N, 3, T, H, W) in [-1, 1] <-> latents (N, C, T', H', W')."""
+
+    out_channels: int  # C: latent channels
+    spatial_factor: int  # H / H' (and W / W')
+    temporal_factor: int  # about T / T'; the exact count is get_latent_size's
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Latents (N, C, T', H', W') of clips x (N, 3, T, H, W) in [-1, 1] (posterior means)."""
+
+    def decode(self, z: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """Clips (N, 3, num_frames, H, W) from latents z (N, C, T', H', W')."""
+
+    def get_latent_size(self, input_size: Sequence[Optional[int]]) -> List[Optional[int]]:
+        """[T, H, W] of a clip -> [T', H', W'] of its latents (None passes through)."""
