@@ -1,4 +1,4 @@
-"""tools/vae_recon.py: metrics, side-by-side MP4s, skipped files, no silent overwrite, one-line errors."""
+"""tools/vae_recon.py: config weights, metrics, side-by-side MP4s, skips, no silent overwrite, one-line errors."""
 import re
 
 import numpy as np
@@ -41,10 +41,11 @@ def run(tool, capsys, *argv):
 def test_reconstructs_reports_and_skips(tool, setup, capsys):
     config, clips, out_dir = setup
     code, out, _ = run(tool, capsys, config, "--input", clips, "--frames", FRAMES, "--save-dir", out_dir,
-                       "--no-progress")
+                       "--no-progress", "--random-init")
     assert code == 0
     assert re.search(r"ramp\.mp4: PSNR -?\d+\.\d\d dB  SSIM -?\d\.\d{4}", out)
     assert re.search(r"skipped .*broken\.mp4", out)
+    assert out.count("broken.mp4") == 1  # the skip line names the file once
     assert "mean over 1 clip(s)" in out and "(1 skipped)" in out
     written = video_io.read_video(out_dir / "ramp_recon.mp4", FRAMES)  # (3, T, H, 2W): original | reconstruction
     assert written.shape == (3, FRAMES, SIDE, 2 * SIDE)
@@ -57,7 +58,7 @@ def test_metrics_use_the_checkpoint(tool, setup, capsys, tmp_path):
     config, clips, out_dir = setup
     from opensora_lite.config import load_config
 
-    vae = tool.build_vae(load_config(str(config)), str(config), None, seed=123, device="cpu")
+    vae = tool.build_vae(load_config(str(config)), str(config), seed=123)
     ckpt = tmp_path / "vae.safetensors"
     save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(ckpt))
     video = video_io.read_video(clips / "ramp.mp4", FRAMES)
@@ -71,7 +72,8 @@ def test_metrics_use_the_checkpoint(tool, setup, capsys, tmp_path):
 
 def test_never_overwrites_without_the_flag(tool, setup, capsys):
     config, clips, out_dir = setup
-    argv = [config, "--input", clips / "ramp.mp4", "--frames", FRAMES, "--save-dir", out_dir, "--no-progress"]
+    argv = [config, "--input", clips / "ramp.mp4", "--frames", FRAMES, "--save-dir", out_dir, "--no-progress",
+            "--random-init"]
     assert run(tool, capsys, *argv)[0] == 0
     before = (out_dir / "ramp_recon.mp4").stat().st_mtime_ns
     code, _, err = run(tool, capsys, *argv)
@@ -85,6 +87,9 @@ def test_user_errors_are_one_line_with_exit_code_2(tool, setup, capsys, tmp_path
     config, clips, out_dir = setup
     cases = [
         ([config, "--input", clips / "broken.mp4", "--save-dir", out_dir], "could be reconstructed"),
+        ([config, "--input", clips, "--save-dir", out_dir], "no VAE weights: set ckpt.vae"),
+        ([config, "--input", clips, "--size", 15, 15, "--save-dir", out_dir], "use --size 16 16"),
+        ([config, "--input", clips, "--ckpt", tmp_path / "x", "--random-init"], "not allowed with"),
         ([config, "--input", clips, "--ckpt", tmp_path / "missing.safetensors", "--save-dir", out_dir],
          "does not exist"),
         ([tmp_path / "nope.py", "--input", clips], "does not exist"),
@@ -94,3 +99,54 @@ def test_user_errors_are_one_line_with_exit_code_2(tool, setup, capsys, tmp_path
         code, _, err = run(tool, capsys, *argv, "--no-progress")
         assert code == 2, argv
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def save_weights(tool, config, path, seed):
+    from opensora_lite.config import load_config
+
+    vae = tool.build_vae(load_config(str(config)), str(config), seed=seed)
+    save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(path))
+    return vae
+
+
+def test_the_config_ckpt_vae_is_loaded_like_inference(tool, setup, capsys, tmp_path):
+    config, clips, out_dir = setup
+    vae = save_weights(tool, config, tmp_path / "vae.safetensors", seed=7)
+    with_ckpt = tmp_path / "with_ckpt.py"
+    with_ckpt.write_text(CONFIG + f"ckpt = dict(vae={str(tmp_path / 'vae.safetensors')!r})\n")
+    video = video_io.read_video(clips / "ramp.mp4", FRAMES)
+    with torch.no_grad():
+        expected_psnr, _ = tool.clip_metrics(video, tool.reconstruct(vae, video[None])[0])
+    code, out, _ = run(tool, capsys, with_ckpt, "--input", clips / "ramp.mp4", "--frames", FRAMES,
+                       "--save-dir", out_dir, "--no-progress")
+    assert code == 0 and f"PSNR {expected_psnr:.2f} dB" in out
+
+
+def test_random_init_is_loud(tool, setup, capsys, caplog):
+    config, clips, out_dir = setup
+    code, _, _ = run(tool, capsys, config, "--input", clips / "ramp.mp4", "--frames", FRAMES, "--save-dir", out_dir,
+                     "--no-progress", "--random-init")
+    assert code == 0
+    assert any("RANDOM weights" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+FACTOR4_VAE = CONFIG.replace('("DownEncoderBlock2D",) * 2', '("DownEncoderBlock2D",) * 3').replace(
+    '("UpDecoderBlock2D",) * 2', '("UpDecoderBlock2D",) * 3').replace("(8, 16)", "(8, 16, 16)")
+
+
+def test_a_native_size_the_vae_cannot_take_suggests_the_nearest_size(tool, tmp_path, capsys):
+    config = tmp_path / "vae_f4.py"
+    config.write_text(FACTOR4_VAE)  # spatial downsampling 4
+    clip = video_io.write_video(tmp_path / "in" / "wide.mp4", np.zeros((FRAMES, 16, 18, 3), np.uint8))
+    code, out, err = run(tool, capsys, config, "--input", clip, "--frames", FRAMES, "--save-dir", tmp_path / "o",
+                         "--no-progress", "--random-init")
+    assert code == 2 and "could be reconstructed" in err
+    assert "wide.mp4: native size 16x18 does not fit the VAE" in out and "use --size 16 16" in out
+
+
+def test_gif_files_in_a_folder_are_inputs(tool, setup, capsys):
+    config, clips, out_dir = setup
+    video_io.write_gif(clips / "ramp.gif", video_io.read_video_frames(clips / "ramp.mp4", FRAMES), fps=8)
+    code, out, _ = run(tool, capsys, config, "--input", clips, "--frames", FRAMES, "--save-dir", out_dir,
+                       "--no-progress", "--random-init")
+    assert code == 0 and re.search(r"ramp\.gif: PSNR", out) and "mean over 2 clip(s)" in out

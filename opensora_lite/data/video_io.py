@@ -180,8 +180,18 @@ def _import_decord():
     return decord
 
 
+def _reason(error: BaseException) -> str:
+    """``Type: message`` of a decoder error, without the file name FFmpeg errors repeat (the path is said once)."""
+    text = getattr(error, "strerror", None) or str(error)  # FFmpeg errors: strerror lacks the file name
+    return f"{type(error).__name__}: {text[:200]}"
+
+
 def _unreadable(path: Path, error: Exception) -> DataError:
-    return DataError(f"{path}: not a readable video ({type(error).__name__}: {str(error)[:200]})")
+    return DataError(f"{path}: not a readable video ({_reason(error)})")
+
+
+def _corrupt(path: Path, error: Exception) -> DataError:
+    return DataError(f"{path}: corrupt or truncated video ({_reason(error)})")
 
 
 def _av_container(path: Path):
@@ -478,7 +488,7 @@ def _decode_decord(info: VideoInfo, clip: _Clip, reader) -> None:
     except DataError:
         raise
     except Exception as e:
-        raise DataError(f"{info.path}: corrupt or truncated video ({type(e).__name__}: {str(e)[:200]})") from e
+        raise _corrupt(info.path, e) from e
 
 
 def _rgb_rows(frames: np.ndarray) -> np.ndarray:
@@ -533,10 +543,10 @@ def _decode(info: VideoInfo, wanted: Sequence[int], backend: str, convert: Calla
         raise _out_of_memory(info, e) from e
     except RuntimeError as e:  # torch's allocator reports failure as a RuntimeError
         if "memory" not in str(e):
-            raise DataError(f"{info.path}: corrupt or truncated video ({type(e).__name__}: {str(e)[:200]})") from e
+            raise _corrupt(info.path, e) from e
         raise _out_of_memory(info, e) from e
     except Exception as e:
-        raise DataError(f"{info.path}: corrupt or truncated video ({type(e).__name__}: {str(e)[:200]})") from e
+        raise _corrupt(info.path, e) from e
     missing = clip.missing()
     if missing:
         raise DataError(f"{info.path}: truncated video: frame {missing[0]} of its {info.num_frames} frames "
