@@ -8,6 +8,7 @@
 num_frames = 16
 image_size = (256, 256)
 num_classes = 1000
+class_names = "imagenet"  # --class takes these names (opensora_lite/data/class_names.py)
 
 model = dict(
     type="STDiT-XL/2",

@@ -4,6 +4,7 @@
 _base_ = ["./vae_shapes.py"]
 
 num_classes = 12
+class_names = "shapes"  # --class takes these names (opensora_lite/data/class_names.py)
 
 model = dict(
     type="STDiT",

@@ -1095,3 +1095,22 @@ def class_table(names: tuple[str, ...] | None, num_classes: int) -> str:
     if names is None:
         return "\n".join(f"{i:>{width}}" for i in range(num_classes))
     return "\n".join(f"{i:>{width}}  {name}" for i, name in enumerate(names))
+
+
+def model_num_classes(cfg) -> int | None:
+    """The ``num_classes`` a config gives its model (None when it leaves the model's default)."""
+    model = cfg.get("model") or {}
+    return model.get("num_classes", cfg.get("num_classes"))
+
+
+def cli_classes(tokens, cfg, where: str) -> tuple[list[int] | None, tuple[str, ...] | None]:
+    """``--class`` tokens (ids or names; None: class 0) -> (ids, the config's names); ids is None for an
+    unconditional model (num_classes=0), which refuses any --class."""
+    num_classes = model_num_classes(cfg)
+    if num_classes == 0:
+        if tokens:
+            raise UserError(f"{where} is unconditional (num_classes=0): it has no classes, so --class is not "
+                            f"accepted; use --num-samples for more videos")
+        return None, None
+    names = config_class_names(cfg, num_classes, where)
+    return [resolve_class(str(token), names, num_classes) for token in tokens or ["0"]], names

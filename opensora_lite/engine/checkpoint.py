@@ -1,10 +1,11 @@
-"""Checkpoints: safe loading, foreign key maps (facebookresearch DiT), atomic safetensors saving.
+"""Checkpoints: safe loading, foreign key maps (facebookresearch DiT, Vchitect Latte), atomic safetensors saving.
 
 * :func:`load_state_dict` reads ``.safetensors`` or, weights-only, ``.pt/.pth/.bin``; pickles that would
   run code are refused.
-* :func:`load_checkpoint` fits a state dict to a model: it converts DiT checkpoints (the one foreign
-  key map, :func:`convert_dit_state_dict`), inflates image checkpoints into video models, and reports
-  every missing, unexpected or wrongly shaped key in one :class:`~opensora_lite.errors.CheckpointError`.
+* :func:`load_checkpoint` fits a state dict to a model: it converts DiT and Latte checkpoints (the
+  foreign key maps, :func:`convert_dit_state_dict` and :func:`convert_latte_state_dict`), inflates image
+  checkpoints into video models, and reports every missing, unexpected or wrongly shaped key in one
+  :class:`~opensora_lite.errors.CheckpointError`.
 * :func:`save_checkpoint` / :func:`save_state_dict` write safetensors atomically, with the model's
   ``config`` as JSON in the file's metadata (:func:`read_config` reads it back).
 
@@ -36,7 +37,8 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 WRAPPER_KEYS = ("ema", "model", "state_dict", "module")  # checked in this order: EMA weights first, as DiT's find_model
 CONFIG_METADATA_KEY = "config"  # safetensors metadata entry holding the model's constructor kwargs (JSON)
 DEFAULT_FILE_MODE = 0o644  # permissions of a new checkpoint (rw-r--r--), like open() under the usual umask
-POS_EMBED_ATOL = 1e-5  # a DiT pos_embed farther than this from the sin-cos table was learned: not supported
+POS_EMBED_ATOL = 1e-5  # a stored pos_embed / temp_embed farther than this from its sin-cos table was learned
+LATTE_LAYOUT = "absolute-once"  # the STDiT temporal_position that Latte's weights were trained with
 
 #################################################################################
 #                                 Atomic writes                                 #
@@ -248,30 +250,79 @@ def is_dit_state_dict(state_dict: Mapping[str, torch.Tensor]) -> bool:
 
 def convert_dit_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename DiT keys to STDiT's, give the 2-D patch conv a time axis of 1, check and drop ``pos_embed``."""
-    from ..models.layers import get_2d_sincos_pos_embed  # models import nothing from engine: no cycle
-
     out = {}
     for key, value in state_dict.items():
         for pattern, replacement in DIT_KEY_MAP:
             key = pattern.sub(replacement, key)
         out[key] = value
-    weight = out.get("x_embedder.proj.weight")
-    if weight is not None and weight.ndim == 4:
-        out["x_embedder.proj.weight"] = weight.unsqueeze(2)  # (D, C, p, p) -> (D, C, 1, p, p)
-    pos_embed = out.pop("pos_embed", None)
-    if pos_embed is not None:
-        num_patches, dim = pos_embed.shape[-2:]
-        side = int(round(num_patches**0.5))
-        if side * side != num_patches:
-            raise CheckpointError(f"DiT pos_embed has {num_patches} positions, not a square grid")
-        table = get_2d_sincos_pos_embed(dim, side, side)
-        error = (pos_embed.reshape(num_patches, dim).float() - table).abs().max().item()
-        if not error <= POS_EMBED_ATOL:
-            raise CheckpointError(
-                f"DiT pos_embed differs from the fixed 2-D sin-cos table by {error:.3g} (> {POS_EMBED_ATOL}): "
-                f"learned position embeddings are not supported (STDiT computes its positions)"
-            )
+    _add_time_axis(out)
+    _check_pos_embed(out.pop("pos_embed", None), "DiT")
     return out
+
+
+# Vchitect/Latte -> STDiT: Latte's blocks alternate, blocks.{2k} is spatial block k and blocks.{2k+1}
+# temporal block k; everything else keeps its name. Both sin-cos tables are stored (frozen parameters).
+LATTE_BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.")
+
+
+def is_latte_state_dict(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """A Vchitect/Latte checkpoint: it stores its frame table ``temp_embed`` (DiT has none)."""
+    return "temp_embed" in state_dict
+
+
+def convert_latte_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename Latte keys to STDiT's, give the 2-D patch conv a time axis, check and drop both position tables."""
+    from ..models.layers import get_1d_sincos_pos_embed  # models import nothing from engine: no cycle
+
+    blocks = {int(m[1]) for m in map(LATTE_BLOCK_KEY.match, state_dict) if m}
+    if len(blocks) % 2:
+        raise CheckpointError(f"Latte checkpoint has {len(blocks)} blocks, an odd number: its blocks must alternate "
+                              f"spatial and temporal (Latte's forward fails on an odd depth too)")
+    out = {}
+    for key, value in state_dict.items():
+        match = LATTE_BLOCK_KEY.match(key)
+        if match:
+            index = int(match[1])
+            kind = "temporal" if index % 2 else "spatial"
+            key = f"{kind}_blocks.{index // 2}.{key[match.end():]}"
+        out[key] = value
+    _add_time_axis(out)
+    _check_pos_embed(out.pop("pos_embed", None), "Latte")
+    temp_embed = out.pop("temp_embed")
+    frames, dim = temp_embed.shape[-2:]
+    table = get_1d_sincos_pos_embed(dim, torch.arange(frames)).float()  # (F, D)
+    _check_fixed_table(temp_embed.reshape(frames, dim), table, "Latte temp_embed", "1-D")
+    return out
+
+
+def _add_time_axis(state_dict: dict[str, torch.Tensor]) -> None:
+    """A 2-D patch conv (D, C, p, p) becomes STDiT's 3-D one (D, C, 1, p, p), in place."""
+    weight = state_dict.get("x_embedder.proj.weight")
+    if weight is not None and weight.ndim == 4:
+        state_dict["x_embedder.proj.weight"] = weight.unsqueeze(2)  # (D, C, p, p) -> (D, C, 1, p, p)
+
+
+def _check_pos_embed(pos_embed: torch.Tensor | None, source: str) -> None:
+    """A stored 2-D ``pos_embed`` (1, S, D) must be the fixed sin-cos table of its square grid."""
+    from ..models.layers import get_2d_sincos_pos_embed  # models import nothing from engine: no cycle
+
+    if pos_embed is None:
+        return
+    num_patches, dim = pos_embed.shape[-2:]
+    side = int(round(num_patches**0.5))
+    if side * side != num_patches:
+        raise CheckpointError(f"{source} pos_embed has {num_patches} positions, not a square grid")
+    table = get_2d_sincos_pos_embed(dim, side, side)  # (S, D)
+    _check_fixed_table(pos_embed.reshape(num_patches, dim), table, f"{source} pos_embed", "2-D")
+
+
+def _check_fixed_table(stored: torch.Tensor, table: torch.Tensor, what: str, kind: str) -> None:
+    error = (stored.float() - table).abs().max().item()
+    if not error <= POS_EMBED_ATOL:
+        raise CheckpointError(
+            f"{what} differs from the fixed {kind} sin-cos table by {error:.3g} (> {POS_EMBED_ATOL}): "
+            f"learned position embeddings are not supported (STDiT computes its positions)"
+        )
 
 
 #################################################################################
@@ -285,7 +336,7 @@ class LoadReport:
 
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
-    converted_from: str | None = None  # "dit" when a facebookresearch DiT checkpoint was converted
+    converted_from: str | None = None  # "dit" or "latte" when a foreign checkpoint was converted
     inflated: bool = False  # an image checkpoint was loaded: temporal blocks kept their init
 
 
@@ -311,7 +362,14 @@ def load_checkpoint(
         where = f"checkpoint {source}"
         state_dict = load_state_dict(source)
     report = LoadReport()
-    if is_dit_state_dict(state_dict):
+    if is_latte_state_dict(state_dict):
+        state_dict = convert_latte_state_dict(state_dict)
+        report.converted_from = "latte"
+        layout = getattr(model, "temporal_position", None)
+        if layout != LATTE_LAYOUT:
+            raise CheckpointError(f"{where} is a Latte checkpoint but the model has temporal_position={layout!r}; "
+                                  f"Latte's weights need temporal_position={LATTE_LAYOUT!r}: use a configs/latte/ config")
+    elif is_dit_state_dict(state_dict):
         state_dict = convert_dit_state_dict(state_dict)
         report.converted_from = "dit"
 
@@ -336,6 +394,9 @@ def load_checkpoint(
         problems.append(f"{len(missing)} missing key(s): {missing}")
     if strict and report.unexpected:
         problems.append(f"{len(report.unexpected)} unexpected key(s): {report.unexpected}")
+    if problems and report.converted_from == "latte":  # one readable line, not hundreds of keys
+        raise CheckpointError(f"{where} is a Latte checkpoint ({_describe(state_dict)}) that does not fit the model "
+                              f"({_describe(expected)}): use the configs/latte/ config of its dataset")
     if problems:
         raise CheckpointError(
             f"{where} does not fit {type(model).__name__}{_config_hint(source, model)}: " + " | ".join(problems)
@@ -353,6 +414,18 @@ def load_checkpoint(
             loadable[key] = value.to(target.dtype) if value.is_floating_point() and target.is_floating_point() else value
     model.load_state_dict(loadable, strict=False)
     return report
+
+
+def _describe(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """'14 block pairs, hidden 1152, 101 classes, 8 output channels' of an STDiT-named state dict."""
+    pairs = len({k.split(".")[1] for k in state_dict if k.startswith("spatial_blocks.")})
+    t_mlp = state_dict.get("t_embedder.mlp.2.weight")
+    hidden = "?" if t_mlp is None else t_mlp.shape[0]
+    table = state_dict.get("y_embedder.embedding_table.weight")
+    classes = "no" if table is None else table.shape[0] - 1  # Latte's table has a null row (dropout 0.1)
+    proj, linear = state_dict.get("x_embedder.proj.weight"), state_dict.get("final_layer.linear.weight")
+    out = "?" if proj is None or linear is None else linear.shape[0] // proj.shape[2:].numel()
+    return f"{pairs} spatial+temporal block pairs, hidden {hidden}, {classes} classes, {out} output channels"
 
 
 def _config_hint(source, model: torch.nn.Module) -> str:

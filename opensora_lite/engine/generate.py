@@ -89,7 +89,7 @@ def generate(gen: Generator, classes, num_frames: int, seed: int = 0, steps=None
     the batch size.
     """
     classes = [int(c) for c in classes]
-    bad = [c for c in classes if not 0 <= c < gen.num_classes]
+    bad = [c for c in classes if not 0 <= c < gen.num_classes] if gen.num_classes else []  # 0: unconditional
     if bad:
         raise UserError(f"class id(s) {bad} out of range: this model has classes 0..{gen.num_classes - 1}")
     shape = latent_shape(gen, num_frames)
