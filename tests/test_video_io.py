@@ -1,12 +1,18 @@
-"""Video IO: MP4 round trips, backend agreement, frame selection, resizing, GIF / PNG grids, bad files."""
+"""Video IO: MP4 round trips, backend agreement, frame selection, resizing, cuts, rotation, streams, limits,
+damage, GIF / PNG grids, bad files."""
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from video_fixtures import encode, ffmpeg_frames, patterned_clip, stream_copy_cut, with_rotation
 
+from opensora_lite.data import video_io
 from opensora_lite.data.video_io import (
     make_grid,
     probe_video,
+    read_clip,
     read_video,
     read_video_frames,
     resize_crop,
@@ -224,6 +230,144 @@ def test_truncated_faststart_file_is_an_error(tmp_path):
 def test_unknown_backend_is_a_user_error(coded_mp4):
     with pytest.raises(UserError, match="backend"):
         read_video(coded_mp4, 2, backend="opencv")
+
+
+#################################################################################
+#                        Real-world files: cuts, phones, damage                 #
+#################################################################################
+
+
+@pytest.fixture(scope="module")
+def bframe_mp4(tmp_path_factory):
+    """48 frames at 16 fps with B-frames (x264 bf=3, GOP 12), like a camera clip."""
+    folder = tmp_path_factory.mktemp("real")
+    return encode(folder / "clip.mp4", patterned_clip(48, 48, 64), fps=16, options={"bf": "3", "g": "12"})
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stream_copy_cut_reads_the_frames_a_player_shows(bframe_mp4, tmp_path, backend):
+    cut = stream_copy_cut(bframe_mp4, tmp_path / "cut.mp4", start=1.3, duration=1.5)
+    shown = ffmpeg_frames(cut)  # (T, H, W, 3): the edit list hides the pre-roll
+    assert probe_video(cut, backend=backend)[0] == len(shown)
+    frames = read_video_frames(cut, len(shown), start=0, backend=backend)
+    assert np.abs(frames.astype(int) - shown.astype(int)).max() <= 1
+    for seed in range(4):  # every random start is readable (no "truncated" at some starts only)
+        read_video(cut, 8, 2, start="random", backend=backend, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_display_matrix_rotation_is_honoured_by_both_backends(bframe_mp4, tmp_path, degrees):
+    rotated = with_rotation(bframe_mp4, tmp_path / f"rot{degrees}.mp4", degrees)
+    shown = ffmpeg_frames(rotated)[:4]  # (4, H, W, 3) upright
+    for backend in BACKENDS:
+        frames = read_video_frames(rotated, 4, start=0, backend=backend)
+        assert frames.shape == shown.shape, backend
+        assert np.abs(frames.astype(int) - shown.astype(int)).max() <= 1, backend
+        assert probe_video(rotated, backend=backend)[2:] == shown.shape[1:3]
+
+
+def test_sample_aspect_ratio_is_honoured(tmp_path):
+    # 48x48 coded pixels that are 4:3 wide are shown 64 wide; a square crop then keeps the middle 3/4
+    path = encode(tmp_path / "anamorphic.mp4", patterned_clip(4, 48, 48), sample_aspect=Fraction(4, 3))
+    for backend in BACKENDS:
+        assert probe_video(path, backend=backend)[2:] == (48, 64)
+        assert read_video(path, 2, backend=backend).shape == (3, 2, 48, 64)
+    stretched = read_video(path, 2, size=(48, 64))
+    coded = read_video_frames(path, 2)  # (T, 48, 48, 3) as stored
+    expected = resize_crop(coded, None)  # no stretch: the same pixels
+    assert expected.shape[-1] == 48 and stretched.shape[-1] == 64
+    column = (stretched[:, :, :, 63] - expected[:, :, :, 47]).abs().mean()  # the right edges agree
+    assert column < 0.05
+
+
+def two_stream_file(path, first=((32, 32), 50), second=((64, 64), 200)):
+    """Two H.264 video streams of flat grey: stream 0 of size/level ``first``, stream 1 ``second``."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        streams = []
+        for (height, width), _ in (first, second):
+            stream = container.add_stream("libx264", rate=8, options={"threads": "1"})
+            stream.height, stream.width, stream.pix_fmt = height, width, "yuv420p"
+            streams.append(stream)
+        for _ in range(6):
+            for stream, ((height, width), level) in zip(streams, (first, second)):
+                frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), level, np.uint8), format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+        for stream in streams:
+            for packet in stream.encode():
+                container.mux(packet)
+    return path
+
+
+def grey_level(video: torch.Tensor) -> int:
+    return int(round(((video + 1) * 127.5).mean().item()))
+
+
+def test_the_first_video_stream_is_read_and_named_in_the_log(tmp_path, caplog):
+    path = two_stream_file(tmp_path / "two.mp4")
+    with caplog.at_level("INFO"):
+        assert grey_level(read_video(path, 4)) == 50  # the first stream by index
+    assert "2 video streams; reading video stream 0" in caplog.text
+    assert grey_level(read_video(path, 4, stream=1)) == 200
+    with pytest.raises(DataError, match="stream=2 does not exist"):
+        read_video(path, 4, stream=2)
+
+
+def test_decord_reads_the_same_stream_or_refuses(tmp_path):
+    # decord always reads the stream FFmpeg calls best (here the larger, stream 1)
+    path = two_stream_file(tmp_path / "two.mp4")
+    assert grey_level(read_video(path, 4, backend="decord", stream=1)) == 200
+    with pytest.raises(DataError, match="decord reads another of the 2 video streams.*use backend='av'"):
+        read_video(path, 4, backend="decord")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_source_limits_refuse_in_one_line_naming_file_and_limit(coded_mp4, backend):
+    with pytest.raises(DataError, match=r"coded\.mp4: frames of 48x32 \(1536 pixels\) exceed max_source_pixels=1000"):
+        read_video(coded_mp4, 2, backend=backend, max_source_pixels=1000)
+    with pytest.raises(DataError, match=r"coded\.mp4: 24 frames exceed max_source_frames=20"):
+        read_video(coded_mp4, 2, backend=backend, max_source_frames=20)
+    assert read_video(coded_mp4, 2, backend=backend, max_source_pixels=None).shape == (3, 2, 32, 48)
+
+
+def test_out_of_memory_while_decoding_is_a_data_error(coded_mp4, monkeypatch):
+    def no_memory(frame, geometry):
+        raise MemoryError("Unable to allocate 19.0 GiB")
+
+    monkeypatch.setattr(video_io, "_frame_to_tensor", no_memory)
+    with pytest.raises(DataError, match=r"coded\.mp4: out of memory decoding 48x32 frames"):
+        read_video(coded_mp4, 2, size=(16, 16))
+
+
+def damage_packet(source, out, packet: int):
+    """Copy ``source`` with the first bytes of video packet ``packet`` overwritten: the decoder rejects it."""
+    import av
+
+    with av.open(str(source)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    data = bytearray(source.read_bytes())
+    position, _ = packets[packet]
+    data[position : position + 12] = b"\xff" * 12
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_a_lost_packet_is_concealed_and_counted(coded_mp4, tmp_path):
+    damaged = damage_packet(coded_mp4, tmp_path / "damaged.mp4", packet=10)
+    clip = read_clip(damaged, 24, start=0)
+    assert clip.concealed >= 1
+    assert decoded_indices(clip.video)[:10] == list(range(10))  # the frames before the damage are intact
+    assert decoded_indices(clip.video)[10] == 9  # the lost frame repeats the one before it
+    assert read_clip(coded_mp4, 24, start=0).concealed == 0
+
+
+def test_gif_is_read_by_av_and_refused_by_decord_with_the_reason(tmp_path):
+    path = write_gif(tmp_path / "a.gif", index_coded_clip(6), fps=4)
+    assert decoded_indices(read_video(path, 6, start=0)) == list(range(6))
+    with pytest.raises(DataError, match="a.gif: decord has no GIF decoder; use backend='av'"):
+        read_video(path, 6, backend="decord")
 
 
 #################################################################################

@@ -41,6 +41,9 @@ DEFAULT_MAX_SOURCE_PIXELS = 7680 * 4320
 # A few packets the decoder rejects are concealed by repeating the previous frame, as players do; more
 # than this and the file counts as damaged.
 MAX_LOST_PACKETS = 3
+# swscale filter of PyAV's YUV -> RGB conversion: bicubic chroma upsampling is what the ffmpeg command line
+# uses, and it gives ffmpeg's own frames for odd-width 4:2:0 video (PyAV's default, bilinear, differs by ~20).
+AV_CHROMA_INTERPOLATION = "BICUBIC"
 # Codecs missing from decord 0.6's bundled FFmpeg (its VideoReader fails on them with unrelated messages).
 DECORD_MISSING_DECODERS = {"av1": "AV1", "libdav1d": "AV1", "gif": "GIF"}
 
@@ -203,6 +206,9 @@ def _av_container(path: Path):
         raise _unreadable(path, e) from e
 
 
+_STREAMS_ANNOUNCED = set()  # (path, stream) pairs whose choice among several video streams was logged
+
+
 def _select_stream(container, path: Path, stream: Optional[int]):
     """The video stream to read: ``stream`` (index among the video streams) or the first one by index."""
     videos = container.streams.video
@@ -211,7 +217,8 @@ def _select_stream(container, path: Path, stream: Optional[int]):
     choice = 0 if stream is None else int(stream)
     if not 0 <= choice < len(videos):
         raise DataError(f"{path}: stream={choice} does not exist: the file has {len(videos)} video stream(s)")
-    if len(videos) > 1:
+    if len(videos) > 1 and (str(path), choice) not in _STREAMS_ANNOUNCED:
+        _STREAMS_ANNOUNCED.add((str(path), choice))
         logger.info("%s: %d video streams; reading video stream %d (choose another with stream=)",
                     path, len(videos), choice)
     return videos[choice]
@@ -404,7 +411,8 @@ def _check_decoded_size(frame, info: VideoInfo) -> None:
 
 def _av_upright(frame, info: VideoInfo) -> np.ndarray:
     """A PyAV frame -> upright uint8 RGB (H, W, 3) (a view when no turn is needed)."""
-    return np.rot90(frame.to_ndarray(format="rgb24"), _quarter_turns(frame, info.path))
+    rgb = frame.to_ndarray(format="rgb24", interpolation=AV_CHROMA_INTERPOLATION)  # (H, W, 3)
+    return np.rot90(rgb, _quarter_turns(frame, info.path))
 
 
 def _decode_av(info: VideoInfo, clip: _Clip, container, video) -> None:
