@@ -11,6 +11,7 @@ import torch
 from opensora_lite.data.datasets import VideoClipDataset
 from opensora_lite.data.shapes import (
     CLASS_NAMES,
+    LONG_FRAMES,
     NUM_CLASSES,
     RADIUS_RANGE,
     SPEED_RANGE,
@@ -21,6 +22,7 @@ from opensora_lite.data.shapes import (
     sample_clip,
     shape_coverage,
     split_class_id,
+    split_clip,
 )
 from opensora_lite.data.video_io import read_video_frames
 from opensora_lite.errors import UserError
@@ -104,6 +106,57 @@ def test_impossible_clip_length_is_a_user_error():
     assert clip.speed * 23 + 2 * clip.radius <= 64
 
 
+def test_rasteriser_clips_at_the_border():
+    r = 10.0
+    # a square 3.3 px past each border keeps its inside part, (2r - 3.3) x 2r, to a sub-row (1/32 px) in y
+    for cx, cy in [(r - 3.3, 30.0), (64 - r + 3.3, 30.0), (30.0, r - 3.3), (30.0, 64 - r + 3.3)]:
+        assert abs(shape_coverage("square", cx, cy, r, 64).sum() - (2 * r - 3.3) * 2 * r) < 2 * r / 32, (cx, cy)
+    # a circle centred on the left border: half of it
+    assert abs(shape_coverage("circle", 0.0, 30.0, r, 64).sum() - np.pi * r**2 / 2) < 0.5
+    # the top half of an apex-up triangle centred on the bottom border: a triangle of width r and height r
+    assert abs(shape_coverage("triangle", 30.0, 64.0, r, 64).sum() - r**2 / 2) < 0.5
+    for shape in ("circle", "square", "triangle"):  # gone: nothing drawn
+        assert shape_coverage(shape, -r - 0.01, 30.0, r, 64).max() == 0.0
+        assert shape_coverage(shape, 30.0, 64 + r + 0.01, r, 64).max() == 0.0
+
+
+def _visible_area(clip) -> np.ndarray:
+    """(T,) exact area of a square clip's box inside the frame."""
+    lo = np.clip(clip.centers() - clip.radius, 0, clip.size)  # (T, 2)
+    hi = np.clip(clip.centers() + clip.radius, 0, clip.size)
+    return np.prod(hi - lo, axis=1)
+
+
+def test_window_clips_enter_and_leave_through_the_borders():
+    kinds = set()
+    for label in range(NUM_CLASSES):
+        for k in range(4):
+            frames, clip = generate_clip(5, label, k, "train_window")
+            inside, gone = clip.inside(), clip.gone()
+            assert frames.shape == (16, 64, 64, 3) and inside.any() and not gone[0]
+            assert RADIUS_RANGE[0] <= clip.radius <= RADIUS_RANGE[1] and SPEED_RANGE[0] <= clip.speed <= SPEED_RANGE[1]
+            dx, dy = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}[clip.direction]
+            assert np.allclose(np.diff(clip.centers(), axis=0), [dx * clip.speed, dy * clip.speed])
+            assert frames[gone].max(initial=0) == 0  # once gone the frames are black
+            coverage = frames.max(axis=-1).sum(axis=(1, 2)) / 255.0  # (T,)
+            assert coverage[0] > 1.0  # frame 0 shows at least MIN_ENTRY_DEPTH (2 px) of it
+            if clip.shape == "square":  # partly outside frames are drawn partially
+                assert np.allclose(coverage, _visible_area(clip), rtol=0.02, atol=0.5)
+            kinds.update({"enters"} if not inside[0] else set())
+            kinds.update({"leaves"} if gone.any() else set())
+            kinds.update({"inside"} if inside.all() else set())
+    assert kinds == {"enters", "leaves", "inside"}
+
+
+def test_long_clips_continue_an_ordinary_clip_until_the_shape_has_left():
+    for label in range(NUM_CLASSES):
+        frames, clip = generate_clip(5, label, 0, "val_long")
+        context = sample_clip(np.random.default_rng([5, 3, label, 0]), label)  # the "val_long" generator
+        assert frames.shape == (LONG_FRAMES, 64, 64, 3) and clip.inside()[:16].all() and clip.gone()[-1]
+        assert np.array_equal(frames[:16], render_clip(context))
+        assert np.array_equal(clip.centers()[:16], context.centers())
+
+
 #################################################################################
 #                                 Dataset files                                 #
 #################################################################################
@@ -135,6 +188,29 @@ def test_dataset_is_deterministic_and_val_is_held_out(shapes_dir, tmp_path):
     train = read_video_frames(shapes_dir / "train/07_square-up/00000.mp4", 16, start=0)
     val = read_video_frames(shapes_dir / "val/07_square-up/00000.mp4", 16, start=0)
     assert not np.array_equal(train, val)
+
+
+def test_long_options_add_windows_and_val_long_and_keep_the_ordinary_clips(shapes_dir, tmp_path):
+    args = ["--out", str(tmp_path), "--clips-per-class", "4", "--long-fraction", "0.5", "--seed", "11",
+            "--val-long-clips-per-class", "1"]
+    assert make_shapes.main(args) == 0
+    rows = list(csv.DictReader(open(tmp_path / "train.csv")))
+    old_rows = list(csv.DictReader(open(shapes_dir / "train.csv")))  # 3 ordinary clips per class, seed 11
+    assert [r["path"] for r in rows[:4]] == [f"train/00_circle-right/{name}.mp4" for name in
+                                             ("00000", "00001", "window_00000", "window_00001")]
+    assert [r for r in rows if "window" not in r["path"]] == [r for i, r in enumerate(old_rows) if i % 3 < 2]
+    # the same ordinary clips as without windows
+    same = "train/09_triangle-left/00001.mp4"
+    assert np.array_equal(*(read_video_frames(folder / same, 16, start=0) for folder in (tmp_path, shapes_dir)))
+    long_rows = list(csv.DictReader(open(tmp_path / "val_long.csv")))
+    assert len(long_rows) == 12 and list(long_rows[0]) == ["path", "label", "shape", "direction", "context_frames",
+                                                           "exit_frame"]
+    row = long_rows[7]
+    clip = split_clip(11, 7, 0, "val_long")
+    frames = read_video_frames(tmp_path / row["path"], LONG_FRAMES, start=0)
+    exit_frame = int(row["exit_frame"])
+    assert int(row["context_frames"]) == 16 and exit_frame == int(np.argmax(clip.gone()))
+    assert frames[exit_frame:].max() < 16 and frames[exit_frame - 1].max() > 16  # gone (H.264 leaves < 16)
 
 
 def test_folder_layout_gives_the_same_class_ids(shapes_dir):

@@ -4,6 +4,12 @@
 
 Writes ``train/<id>_<name>/*.mp4``, ``train.csv`` (path,label,shape,direction), ``classes.json`` and,
 with ``--val-clips-per-class``, the held-out ``val`` split. Deterministic for a seed.
+
+Long clips (docs/shapes_benchmark.md): ``--long-fraction F`` makes that fraction of each class's training
+clips windows of longer trajectories, in which the shape may enter or leave the frame
+(``window_<k>.mp4``; the other clips are the same as without it), and ``--val-long-clips-per-class N``
+writes ``val_long/`` and ``val_long.csv``: held-out clips of ``--long-frames`` (48) frames whose first
+``--frames`` are fully inside, after which the shape leaves.
 """
 import argparse
 import sys
@@ -11,14 +17,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from opensora_lite.cli import ArgumentParser  # noqa: E402
 from opensora_lite.data.shapes import (  # noqa: E402
     DEFAULT_CRF,
     DEFAULT_FPS,
     FRAME_SIZE,
+    LONG_FRAMES,
     NUM_FRAMES,
     make_shapes_dataset,
 )
-from opensora_lite.cli import ArgumentParser  # noqa: E402
 from opensora_lite.errors import UserError  # noqa: E402
 
 
@@ -28,6 +35,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--clips-per-class", type=int, default=100, help="training clips per class (12 classes)")
     parser.add_argument("--val-clips-per-class", type=int, default=0, help="held-out clips per class (val.csv)")
     parser.add_argument("--frames", type=int, default=NUM_FRAMES, help="frames per clip")
+    parser.add_argument("--long-fraction", type=float, default=0.0,
+                        help="fraction of training clips that are windows of longer trajectories (enter/leave)")
+    parser.add_argument("--val-long-clips-per-class", type=int, default=0,
+                        help="held-out long clips per class (val_long.csv)")
+    parser.add_argument("--long-frames", type=int, default=LONG_FRAMES, help="frames per long clip")
     parser.add_argument("--size", type=int, default=FRAME_SIZE, help="frame height and width, px")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fps", type=float, default=DEFAULT_FPS)
@@ -58,6 +70,9 @@ def main(argv=None) -> int:
             overwrite=args.overwrite,
             fps=args.fps,
             crf=args.crf,
+            long_fraction=args.long_fraction,
+            val_long_clips_per_class=args.val_long_clips_per_class,
+            long_frames=args.long_frames,
         )
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -11,18 +11,27 @@ apex up, with base width = height = 2r; every shape is centred on its bounding b
 
 Frames are rasterised in numpy with the exact covered fraction of each pixel along x and ``SUPERSAMPLE``
 sub-rows along y, so sub-pixel positions move smoothly; a pixel's colour is the shape colour times its
-covered fraction.
+covered fraction. Pixels outside the frame are simply not drawn, so a shape crossing the border is drawn
+partially and one that has left is not drawn at all.
+
+Long clips (docs/shapes_benchmark.md, "Long clips"): a *window* clip is ``num_frames`` frames cut from a
+longer straight trajectory, so the shape may enter through the border it comes from (partly visible in
+frame 0) or leave through the opposite one (partly visible, then gone); a *long* clip is ``long_frames``
+(48) frames whose first ``num_frames`` are an ordinary clip (fully inside) and which then keeps moving
+until the shape has left.
 :func:`make_shapes_dataset` writes H.264 MP4 files plus ``train.csv`` / ``val.csv`` (path,label,shape,
-direction) and ``classes.json``, deterministically for a seed; they are read back by
-:class:`~opensora_lite.data.datasets.VideoClipDataset` like real data.
+direction), optionally ``val_long.csv`` (plus context_frames,exit_frame), and ``classes.json``,
+deterministically for a seed; they are read back by :class:`~opensora_lite.data.datasets.VideoClipDataset`
+like real data.
 """
 import colorsys
 import csv
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -38,10 +47,12 @@ NUM_CLASSES = len(SHAPES) * len(DIRECTIONS)  # 12
 CLASS_NAMES = [f"{shape}-{direction}" for shape in SHAPES for direction in DIRECTIONS]
 
 NUM_FRAMES = 16  # docs/shapes_benchmark.md defaults
+LONG_FRAMES = 48  # frames of a long validation clip: a 16-frame context, then 32 frames to continue
 FRAME_SIZE = 64
 RADIUS_RANGE = (8.0, 12.0)  # px, radius of the circle, half side of the square / triangle
 SPEED_RANGE = (1.5, 2.5)  # px per frame
 BORDER_MARGIN = 1.0  # px of black kept around the shape's box, so no frame edge pixel is ever covered
+MIN_ENTRY_DEPTH = 2.0  # px of a window's shape already inside in frame 0: a window never starts black
 SUPERSAMPLE = 32  # sub-rows per pixel row in the rasteriser (columns are covered exactly)
 DEFAULT_FPS = 8
 DEFAULT_CRF = 12  # x264 CRF: high enough quality that the codec keeps the shape edges
@@ -87,6 +98,20 @@ class ShapeClip:
         t = np.arange(self.num_frames, dtype=np.float64)
         return np.stack([self.start[0] + dx * self.speed * t, self.start[1] + dy * self.speed * t], axis=1)
 
+    def _box_gaps(self) -> np.ndarray:
+        """(T, 4) distances from the shape's box to the left, top, right and bottom frame edges (< 0: past it)."""
+        cx, cy = self.centers().T
+        r = self.radius
+        return np.stack([cx - r, cy - r, self.size - cx - r, self.size - cy - r], axis=1)
+
+    def inside(self) -> np.ndarray:
+        """(T,) bool: the whole shape is inside the frame (every shape touches all four sides of its box)."""
+        return np.all(self._box_gaps() >= 0, axis=1)
+
+    def gone(self) -> np.ndarray:
+        """(T,) bool: no part of the shape is inside the frame."""
+        return np.any(self._box_gaps() <= -2 * self.radius, axis=1)
+
 
 def _travel_limits(num_frames: int, size: int) -> None:
     """Raise if even the smallest, slowest shape cannot stay inside the frame for ``num_frames``."""
@@ -122,16 +147,65 @@ def sample_clip(
     travel = speed * steps
     low = radius + BORDER_MARGIN  # smallest centre coordinate that keeps the box inside
     high = size - radius - BORDER_MARGIN
-    dx, dy = DIRECTION_VECTORS[direction]
     along = float(rng.uniform(low, high - travel))  # start coordinate along the motion, leaving room to travel
     across = float(rng.uniform(low, high))
+    start = _start_point(direction, along, across, size)
+    return ShapeClip(shape, direction, radius, speed, _sample_color(rng), start, num_frames, size)
+
+
+def _start_point(direction: str, along: float, across: float, size: int) -> Tuple[float, float]:
+    """(cx, cy) of a centre ``along`` px from the border the motion comes from and ``across`` px across it."""
+    dx, dy = DIRECTION_VECTORS[direction]
     if dx != 0:
-        start = (along if dx > 0 else size - along, across)
-    else:
-        start = (across, along if dy > 0 else size - along)
+        return (along if dx > 0 else size - along, across)
+    return (across, along if dy > 0 else size - along)
+
+
+def _sample_color(rng: np.random.Generator) -> Tuple[int, int, int]:
+    """A uniformly random hue at full saturation and value, as uint8 RGB."""
     red, green, blue = colorsys.hsv_to_rgb(float(rng.uniform(0.0, 1.0)), 1.0, 1.0)
-    color = tuple(int(round(255 * c)) for c in (red, green, blue))
-    return ShapeClip(shape, direction, radius, speed, color, start, num_frames, size)
+    return tuple(int(round(255 * c)) for c in (red, green, blue))
+
+
+def sample_window_clip(
+    rng: np.random.Generator, label: int, num_frames: int = NUM_FRAMES, size: int = FRAME_SIZE
+) -> ShapeClip:
+    """Draw a window of ``num_frames`` frames of a longer straight trajectory of class ``label``.
+
+    Radius and speed are uniform over their full ranges, the position across the motion keeps the shape
+    inside (it can only cross the borders it moves through). The start along the motion is uniform over
+    the positions where the shape is at least MIN_ENTRY_DEPTH px inside in frame 0 (it may still be
+    entering) and fully inside, margin included, in at least one frame of the window (so its class shows);
+    after that it may reach the far border and leave, then the frames stay black.
+    """
+    shape, direction = split_class_id(label)
+    _travel_limits(num_frames, size)
+    radius = float(rng.uniform(*RADIUS_RANGE))
+    speed = float(rng.uniform(*SPEED_RANGE))
+    inner = radius + BORDER_MARGIN  # smallest centre coordinate that keeps the box inside
+    entering = MIN_ENTRY_DEPTH - radius  # centre coordinate of a shape MIN_ENTRY_DEPTH px into the frame
+    along = float(rng.uniform(max(entering, inner - speed * max(num_frames - 1, 0)), size - inner))
+    across = float(rng.uniform(inner, size - inner))
+    start = _start_point(direction, along, across, size)
+    return ShapeClip(shape, direction, radius, speed, _sample_color(rng), start, num_frames, size)
+
+
+def sample_long_clip(
+    rng: np.random.Generator,
+    label: int,
+    context_frames: int = NUM_FRAMES,
+    long_frames: int = LONG_FRAMES,
+    size: int = FRAME_SIZE,
+) -> ShapeClip:
+    """An ordinary ``context_frames`` clip (:func:`sample_clip`) that goes on for ``long_frames`` frames.
+
+    Its first ``context_frames`` frames are fully inside, distributed like the ordinary clips; the rest
+    follow the same line at the same speed, so the shape reaches the border and leaves (at 48 frames of
+    64x64 it has always left by the last frame).
+    """
+    if long_frames <= context_frames:
+        raise UserError(f"long clips need more frames than their {context_frames}-frame context, got {long_frames}")
+    return dataclasses.replace(sample_clip(rng, label, context_frames, size), num_frames=long_frames)
 
 
 #################################################################################
@@ -180,16 +254,48 @@ def render_clip(clip: ShapeClip, supersample: int = SUPERSAMPLE) -> np.ndarray:
     return frames
 
 
+# A split's index seeds its clips' generators; new splits are appended so the old ones keep their clips.
+SPLITS = ("train", "val", "train_window", "val_long")
+
+
 def clip_rng(seed: int, split: str, label: int, k: int) -> np.random.Generator:
     """The generator of clip ``k`` of class ``label`` in ``split``: clips do not depend on each other."""
-    return np.random.default_rng([int(seed), ("train", "val").index(split), int(label), int(k)])
+    if split not in SPLITS:
+        raise UserError(f"unknown shapes split {split!r}; one of {SPLITS}")
+    return np.random.default_rng([int(seed), SPLITS.index(split), int(label), int(k)])
+
+
+def split_clip(
+    seed: int,
+    label: int,
+    k: int,
+    split: str,
+    num_frames: int = NUM_FRAMES,
+    size: int = FRAME_SIZE,
+    long_frames: int = LONG_FRAMES,
+) -> ShapeClip:
+    """Parameters of clip ``k`` of class ``label`` in ``split``: "train" and "val" clips are ordinary,
+    "train_window" clips are windows of longer trajectories and "val_long" clips have ``long_frames`` frames
+    whose first ``num_frames`` are ordinary."""
+    rng = clip_rng(seed, split, label, k)
+    if split == "train_window":
+        return sample_window_clip(rng, label, num_frames, size)
+    if split == "val_long":
+        return sample_long_clip(rng, label, num_frames, long_frames, size)
+    return sample_clip(rng, label, num_frames, size)
 
 
 def generate_clip(
-    seed: int, label: int, k: int = 0, split: str = "train", num_frames: int = NUM_FRAMES, size: int = FRAME_SIZE
+    seed: int,
+    label: int,
+    k: int = 0,
+    split: str = "train",
+    num_frames: int = NUM_FRAMES,
+    size: int = FRAME_SIZE,
+    long_frames: int = LONG_FRAMES,
 ) -> Tuple[np.ndarray, ShapeClip]:
-    """Frames uint8 (T, H, W, 3) and parameters of clip ``k`` of class ``label`` (deterministic)."""
-    clip = sample_clip(clip_rng(seed, split, label, k), label, num_frames, size)
+    """Frames uint8 (T, H, W, 3) and parameters of clip ``k`` of class ``label`` in ``split`` (deterministic)."""
+    clip = split_clip(seed, label, k, split, num_frames, size, long_frames)
     return render_clip(clip), clip
 
 
@@ -198,10 +304,65 @@ def generate_clip(
 #################################################################################
 
 CSV_COLUMNS = ("path", "label", "shape", "direction")
+# val_long.csv also says how many leading frames are an ordinary (fully inside) clip, the context to continue
+# from, and the first frame with nothing of the shape left in view.
+LONG_CSV_COLUMNS = CSV_COLUMNS + ("context_frames", "exit_frame")
 
 
 def _dataset_outputs(out: Path) -> List[Path]:
-    return [out / "train.csv", out / "val.csv", out / "classes.json", out / "train", out / "val"]
+    names = ["train.csv", "val.csv", "val_long.csv", "classes.json", "train", "val", "val_long"]
+    return [out / name for name in names]
+
+
+def _check_counts(clips_per_class: int, val_clips_per_class: int, val_long_clips_per_class: int,
+                  long_fraction: float) -> None:
+    if clips_per_class < 1 or val_clips_per_class < 0 or val_long_clips_per_class < 0:
+        raise UserError(
+            f"clips_per_class must be >= 1 and val_clips_per_class, val_long_clips_per_class >= 0, got "
+            f"{clips_per_class}, {val_clips_per_class}, {val_long_clips_per_class}"
+        )
+    if not 0.0 <= long_fraction <= 1.0:
+        raise UserError(f"long_fraction must be in [0, 1], got {long_fraction}")
+
+
+def _plan(seed: int, clips_per_class: int, val_clips_per_class: int, val_long_clips_per_class: int,
+          long_fraction: float, num_frames: int, size: int, long_frames: int) -> Dict[str, List[Tuple[str, ShapeClip]]]:
+    """CSV name -> its rows as (relative path, clip parameters), class by class.
+
+    A class's training clips are its ordinary clips ``<k>.mp4`` (the same as without windows, k counting
+    from 0) followed by ``round(long_fraction * clips_per_class)`` windows ``window_<k>.mp4``.
+    """
+    windows = int(round(long_fraction * clips_per_class))
+    parts = {  # csv (and folder) -> its sources: (split of the generators, clips per class, file prefix)
+        "train": [("train", clips_per_class - windows, ""), ("train_window", windows, "window_")],
+        "val": [("val", val_clips_per_class, "")],
+        "val_long": [("val_long", val_long_clips_per_class, "")],
+    }
+    plan = {}
+    for csv_name, sources in parts.items():
+        for label in range(NUM_CLASSES):
+            for split, per_class, prefix in sources:
+                for k in range(per_class):
+                    relative = f"{csv_name}/{label:02d}_{CLASS_NAMES[label]}/{prefix}{k:05d}.mp4"
+                    clip = split_clip(seed, label, k, split, num_frames, size, long_frames)
+                    plan.setdefault(csv_name, []).append((relative, clip))
+    return plan
+
+
+def _csv_row(relative: str, clip: ShapeClip, context_frames: Optional[int] = None) -> Dict[str, object]:
+    """One CSV row; with ``context_frames`` (long clips) also that and the exit frame (-1: never leaves)."""
+    row = dict(path=relative, label=clip.label, shape=clip.shape, direction=clip.direction)
+    if context_frames is not None:
+        gone = np.flatnonzero(clip.gone())
+        row.update(context_frames=context_frames, exit_frame=int(gone[0]) if len(gone) else -1)
+    return row
+
+
+def _write_csv(path: Path, rows: List[Dict[str, object]], columns: Tuple[str, ...]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def make_shapes_dataset(
@@ -215,6 +376,9 @@ def make_shapes_dataset(
     fps: float = DEFAULT_FPS,
     crf: int = DEFAULT_CRF,
     progress: bool = True,
+    long_fraction: float = 0.0,
+    val_long_clips_per_class: int = 0,
+    long_frames: int = LONG_FRAMES,
 ) -> Dict[str, Path]:
     """Write the benchmark to ``out_dir`` and return the paths of what was written.
 
@@ -222,13 +386,17 @@ def make_shapes_dataset(
     VideoClipDataset gives the same ids), ``train.csv``, ``classes.json``, and with
     ``val_clips_per_class > 0`` the same for ``val`` (different random draws: held-out clips). An existing
     dataset in ``out_dir`` is replaced only with ``overwrite=True``.
+
+    Long clips: ``long_fraction`` of each class's training clips are windows of longer trajectories
+    (``train/<id>_<name>/window_<k>.mp4``, :func:`sample_window_clip`); the ordinary ones keep their files.
+    ``val_long_clips_per_class > 0`` writes ``val_long/`` and ``val_long.csv``: held-out clips of
+    ``long_frames`` frames whose first ``num_frames`` are fully inside (:func:`sample_long_clip`).
     """
     out = Path(out_dir)
-    if clips_per_class < 1 or val_clips_per_class < 0:
-        raise UserError(
-            f"clips_per_class must be >= 1 and val_clips_per_class >= 0, got {clips_per_class}, {val_clips_per_class}"
-        )
+    _check_counts(clips_per_class, val_clips_per_class, val_long_clips_per_class, long_fraction)
     _travel_limits(num_frames, size)
+    if val_long_clips_per_class and long_frames <= num_frames:
+        raise UserError(f"long_frames must exceed the {num_frames} frames of a clip, got {long_frames}")
     existing = [p for p in _dataset_outputs(out) if p.exists()]
     if existing and not overwrite:
         raise UserError(f"{out} already holds a shapes dataset ({existing[0].name}); pass --overwrite to replace it")
@@ -236,25 +404,19 @@ def make_shapes_dataset(
         shutil.rmtree(p) if p.is_dir() else p.unlink()
     out.mkdir(parents=True, exist_ok=True)
 
-    splits = [("train", clips_per_class)] + ([("val", val_clips_per_class)] if val_clips_per_class else [])
+    plan = _plan(seed, clips_per_class, val_clips_per_class, val_long_clips_per_class, long_fraction, num_frames,
+                 size, long_frames)
     written = {}
-    with tqdm(total=NUM_CLASSES * sum(n for _, n in splits), desc="shapes clips", disable=not progress) as bar:
-        for split, per_class in splits:
+    with tqdm(total=sum(map(len, plan.values())), desc="shapes clips", disable=not progress) as bar:
+        for csv_name, clips in plan.items():
+            long = csv_name == "val_long"
             rows = []
-            for label in range(NUM_CLASSES):
-                folder = f"{split}/{label:02d}_{CLASS_NAMES[label]}"
-                for k in range(per_class):
-                    frames, clip = generate_clip(seed, label, k, split, num_frames, size)
-                    relative = f"{folder}/{k:05d}.mp4"
-                    write_video(out / relative, frames, fps=fps, quality=crf, overwrite=True)
-                    rows.append(dict(path=relative, label=label, shape=clip.shape, direction=clip.direction))
-                    bar.update(1)
-            csv_path = out / f"{split}.csv"
-            with open(csv_path, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-                writer.writeheader()
-                writer.writerows(rows)
-            written[split] = csv_path
+            for relative, clip in clips:
+                write_video(out / relative, render_clip(clip), fps=fps, quality=crf, overwrite=True)
+                rows.append(_csv_row(relative, clip, num_frames if long else None))
+                bar.update(1)
+            written[csv_name] = out / f"{csv_name}.csv"
+            _write_csv(written[csv_name], rows, LONG_CSV_COLUMNS if long else CSV_COLUMNS)
     classes = out / "classes.json"
     classes.write_text(json.dumps({str(i): name for i, name in enumerate(CLASS_NAMES)}, indent=1) + "\n")
     written["classes"] = classes
