@@ -1,4 +1,4 @@
-"""Training: deterministic data order, loss going down, 1 vs 2 processes (DDP, ZeRO-2), kill and resume."""
+"""Training: deterministic data order, loss going down, 1 vs 2 processes (DDP, ZeRO-1, ZeRO-2), kill and resume."""
 import signal
 import time
 
@@ -95,7 +95,7 @@ def test_compiled_training_follows_the_eager_run(tmp_path, cache, reference_run)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("plugin", ["ddp", "zero2"])
+@pytest.mark.parametrize("plugin", ["ddp", "zero1", "zero2"])
 def test_two_processes_match_one_process(tmp_path, cache, reference_run, plugin):
     config = write_config(tmp_path, tmp_path / "run", cache, plugin=plugin)
     run_train(config, nproc=2)
