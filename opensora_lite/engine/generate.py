@@ -101,7 +101,7 @@ def generate(gen: Generator, classes, num_frames: int, seed: int = 0, steps=None
     videos = []
     for start in tqdm(range(0, len(classes), batch_size), desc="batches", disable=not progress or len(classes) <= batch_size):
         rows = slice(start, start + batch_size)
-        kwargs = dict(y=y[rows].to(device), y_null=torch.full_like(y[rows], gen.num_classes).to(device),
+        kwargs = dict(y=y[rows].to(device),  # the null class comes from model.null_cond (guidance.model_output)
                       height=gen.image_size[0], width=gen.image_size[1], num_frames=num_frames)
         t0 = time.perf_counter()
         with autocast:
