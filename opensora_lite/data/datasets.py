@@ -122,7 +122,7 @@ class VideoClipDataset(Dataset):
             per class (classes sorted by name -> ids).
         num_frames, frame_interval: frames per clip and the step between them in the source video.
         size: ``(H, W)`` after short-side resize + centre crop (an int means square).
-        backend: "av" or "decord" (identical frames).
+        backend: "av" or "decord" (the same frames, within the tolerances of tests/test_backend_agreement.py).
         start: "random" (training; drawn from seed, epoch and index: see :meth:`set_epoch`) or "center".
         short_policy: "loop", "pad" or "error" for videos shorter than the clip (see ``read_video``).
         latent_cache: path of a :func:`build_latent_cache` file; items then are

@@ -226,18 +226,20 @@ def _select_stream(container, path: Path, stream: Optional[int]):
 
 def _visible_pts(container, stream, path: Path) -> Tuple[List[Optional[int]], int]:
     """Presentation timestamps of the visible frames (sorted) and the number of edit-list discarded packets."""
-    pts, discarded = [], 0
+    pts, discarded, present = [], 0, 0
     for packet in container.demux(stream):
-        if not packet.size:  # the demuxer's final empty packet
+        if packet.dts is None and not packet.size:  # the demuxer's final flush packet
+            continue
+        present += 1
+        if not packet.size:  # an empty packet (an AVI's dropped frame) shows no new frame
             continue
         if packet.is_discard:
             discarded += 1
         else:
             pts.append(packet.pts)
     declared = stream.frames
-    if declared > 0 and len(pts) + discarded < declared:
-        raise DataError(f"{path}: truncated video: it declares {declared} frames but holds only "
-                        f"{len(pts) + discarded} packets")
+    if declared > 0 and present < declared:
+        raise DataError(f"{path}: truncated video: it declares {declared} frames but holds only {present} packets")
     if None in pts:  # no timestamps (some AVI): the decode order is the only order
         return [None] * len(pts), discarded
     return sorted(pts), discarded
