@@ -245,10 +245,14 @@ def _visible_pts(container, stream, path: Path) -> Tuple[List[Optional[int]], in
     return sorted(pts), discarded
 
 
-def _first_frame_rotation(container, stream, path: Path) -> int:
-    """Counter-clockwise quarter turns of the first frame's display matrix (0..3)."""
-    for frame in container.decode(stream):
-        return _quarter_turns(frame, path)
+def _first_frame_rotation(path: Path, stream: int) -> int:
+    """Counter-clockwise quarter turns of the display matrix of video stream ``stream``'s first frame (0..3)."""
+    container = _av_container(path)  # a fresh demuxer: no seek, which some formats cannot do
+    try:
+        for frame in container.decode(container.streams.video[stream]):
+            return _quarter_turns(frame, path)
+    finally:
+        container.close()
     raise DataError(f"{path}: the video has no frames")
 
 
@@ -284,15 +288,13 @@ def inspect_video(
         pts, discarded = _visible_pts(container, video, path)
         if not pts:
             raise DataError(f"{path}: the video has no frames")
-        container.seek(0, stream=video)
-        turns = _first_frame_rotation(container, video, path)
-        rate = video.average_rate or video.guessed_rate or 0
-        return VideoInfo(
-            path=path, stream=list(container.streams.video).index(video), num_streams=len(container.streams.video),
-            codec=video.codec_context.name, num_frames=len(pts), discarded=discarded, fps=float(rate),
-            coded_height=height, coded_width=width, quarter_turns=turns,
+        info = dict(
+            path=path, stream=0 if stream is None else int(stream), num_streams=len(container.streams.video),
+            codec=video.codec_context.name, num_frames=len(pts), discarded=discarded,
+            fps=float(video.average_rate or video.guessed_rate or 0), coded_height=height, coded_width=width,
             sample_aspect=Fraction(video.sample_aspect_ratio or 1), pts=tuple(pts),
         )
+        return VideoInfo(quarter_turns=_first_frame_rotation(path, info["stream"]), **info)
     except DataError:
         raise
     except Exception as e:
