@@ -6,7 +6,7 @@
 Each point is one run of ``python tools/inference.py CONFIG ...`` in a fresh process (what a user types):
 
 * wall: seconds from process start to exit (imports, building, loading, sampling, decoding, writing MP4s);
-* sampling / decoding: the split that ``opensora_lite.engine.generate.generate`` measures and the CLI prints;
+* sampling / decoding: the split that ``opensora_lite.VideoPipeline`` measures and the CLI prints;
 * peak RSS: the child's ``ru_maxrss`` from ``os.wait4`` (the whole process, weights included).
 
 The CLI prints its split to 0.1 s, too coarse for the small shapes model: for it, ``generate`` is also
@@ -80,20 +80,24 @@ def in_process(config: str, cli_args, dtypes, repeats: int, steps=None) -> dict:
     import torch
 
     from opensora_lite.config import load_config
-    from opensora_lite.engine.generate import build_generator, generate
+    from opensora_lite.pipeline import VideoPipeline
 
     cfg = load_config(str(ROOT / config))
     classes = [int(cli_args[cli_args.index("--class") + 1])]
     frames = int(cli_args[cli_args.index("--frames") + 1])
-    gen = build_generator(cfg, config, random_init="--random-init" in cli_args)
+    pipe = VideoPipeline.from_loaded_config(cfg, config, random_init="--random-init" in cli_args)
     kinds = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+    def timings(dt: str) -> dict:
+        return pipe.to(dtype=kinds[dt])(classes=classes, num_frames=frames, steps=steps, progress=False).timings
+
     for dt in dtypes:  # warm-up
-        generate(gen, classes, frames, steps=steps, dtype=kinds[dt], progress=False)
+        timings(dt)
     times = {dt: [] for dt in dtypes}
     for r in range(repeats):
         for dt in (dtypes if r % 2 == 0 else dtypes[::-1]):
             wait_for_quiet()
-            times[dt].append(generate(gen, classes, frames, steps=steps, dtype=kinds[dt], progress=False)[1])
+            times[dt].append(timings(dt))
     return {dt: dict(sampling_s=statistics.median(t["sampling"] for t in ts),
                      decoding_s=statistics.median(t["decoding"] for t in ts), repeats=repeats)
             for dt, ts in times.items()}

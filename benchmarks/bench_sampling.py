@@ -5,7 +5,7 @@
     python benchmarks/bench_sampling.py --quick         # smoke run (random init if no weights)
 
 For every point, ``clips_per_class`` clips of every class are generated (the same seeds at every point:
-clip i starts from the noise of seed i) with ``opensora_lite.engine.generate.generate``, decoded by the
+clip i starts from the noise of seed i) with ``opensora_lite.VideoPipeline``, decoded by the
 shipped VAE, and judged by ``opensora_lite.eval.shapes_judge.judge_accuracy`` (a clip counts when the
 judge sees its class's shape moving its class's way). NFE = network evaluations per clip: Euler makes one
 per step, Heun two; classifier-free guidance batches the conditional and null rows into that one call.
@@ -59,7 +59,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     from benchmarks.archive.pab import attention_broadcast
     from opensora_lite.config import load_config
-    from opensora_lite.engine.generate import build_generator, generate
+    from opensora_lite.pipeline import VideoPipeline
     from opensora_lite.eval.shapes_judge import judge_clips
 
     set_quiet(not args.quick)
@@ -75,31 +75,32 @@ def main(argv=None):
     cwd = os.getcwd()
     os.chdir(ROOT)  # the config's weight paths are relative to the repository
     try:
-        gen = build_generator(cfg, CONFIG, ckpt=args.ckpt, random_init=random_init)
+        pipe = VideoPipeline.from_loaded_config(cfg, CONFIG, ckpt=args.ckpt, random_init=random_init)
     finally:
         os.chdir(cwd)
     frames = cfg.inference.num_frames
-    classes = [c for c in range(gen.num_classes) for _ in range(args.clips_per_class)]
-    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
-    default_solver = gen.scheduler.solver
+    classes = [c for c in range(pipe.num_classes) for _ in range(args.clips_per_class)]
+    pipe.to(dtype=torch.bfloat16 if args.dtype == "bf16" else torch.float32)
+
+    def generate(classes, steps, sampler, seed=0):
+        out = pipe(classes=classes, num_frames=frames, seed=seed, steps=steps, cfg_scale=args.cfg_scale,
+                   sampler=sampler, batch_size=args.batch_size, progress=False)
+        return out.videos, out.timings
 
     points = [("euler", s, None) for s in args.euler] + [("heun", s, None) for s in args.heun]
     if args.pab:
         points += [("euler", s, k) for s in args.pab_steps for k in args.pab_every]
-    generate(gen, classes[: args.batch_size], frames, steps=2, dtype=dtype, progress=False)  # warm-up
+    generate(classes[: args.batch_size], 2, "euler")  # warm-up
     rows = []
     for solver, steps, every in points:
-        gen.scheduler.solver = solver
         wait_for_quiet()  # the sampling time of this point should not include other processes' work
         label = f"{solver}" + (f" + broadcast/{every} ({'+'.join(args.pab_targets)})" if every else "")
         if every:
-            with attention_broadcast(gen.model, every=every, targets=args.pab_targets) as state:
-                videos, timings = generate(gen, classes, frames, seed=args.seed, steps=steps, cfg_scale=args.cfg_scale,
-                                           dtype=dtype, batch_size=args.batch_size, progress=False)
+            with attention_broadcast(pipe.model, every=every, targets=args.pab_targets) as state:
+                videos, timings = generate(classes, steps, solver, seed=args.seed)
             reuse = state["reused"] / max(1, state["reused"] + state["computed"])
         else:
-            videos, timings = generate(gen, classes, frames, seed=args.seed, steps=steps, cfg_scale=args.cfg_scale,
-                                       dtype=dtype, batch_size=args.batch_size, progress=False)
+            videos, timings = generate(classes, steps, solver, seed=args.seed)
             reuse = 0.0
         verdicts = judge_clips(videos)
         correct = [v["class_id"] == c for v, c in zip(verdicts, classes)]
@@ -111,7 +112,6 @@ def main(argv=None):
         rows.append(row)
         print(f"  {label:40s} steps {steps:3d} NFE {row['nfe']:3d}: accuracy {row['accuracy']:.3f} "
               f"({row['rejected']} rejected), sampling {timings['sampling']:.2f} s")
-    gen.scheduler.solver = default_solver
     header = ["sampler", "steps", "NFE", "judged accuracy", "rejected", "sampling s / clip"]
     print(fmt_table(header, [[r["label"], r["steps"], r["nfe"], f"{r['accuracy']:.3f}", r["rejected"],
                               r["sampling_s_per_clip"]] for r in rows]))

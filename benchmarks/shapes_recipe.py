@@ -63,7 +63,7 @@ def train_and_judge(run: str, args) -> None:
     from opensora_lite.data.datasets import LatentCacheDataset
     from opensora_lite.data.shapes import split_class_id
     from opensora_lite.engine.checkpoint import load_checkpoint
-    from opensora_lite.engine.generate import Generator, generate
+    from opensora_lite.pipeline import VideoPipeline
     from opensora_lite.engine.train_loop import step_draws
     from opensora_lite.engine.train_step import TrainStep
     from opensora_lite.eval.shapes_judge import judge_clips
@@ -85,8 +85,8 @@ def train_and_judge(run: str, args) -> None:
     trainer = TrainStep(model, lr or s.lr, warmup_steps=s.warmup_steps, grad_clip=s.grad_clip, ema_decay=s.ema_decay)
     vae = build_module(cfg.vae, MODELS, where=CONFIG)
     load_checkpoint(vae, cfg.ckpt.vae)
-    gen = Generator(trainer.ema.model, vae.to(device).eval(), scheduler, model.num_classes, tuple(cfg.image_size))
-    classes = [c for c in range(gen.num_classes) for _ in range(args.clips_per_class)]
+    pipe = VideoPipeline(trainer.ema.model, vae.to(device), scheduler, cfg.image_size, cfg.inference.num_frames)
+    classes = [c for c in range(model.num_classes) for _ in range(args.clips_per_class)]
     size = dict(num_frames=cfg.inference.num_frames, height=cfg.image_size[0], width=cfg.image_size[1])
     evals = sorted(int(e) for e in args.evals.split(","))
     draws = torch.Generator().manual_seed(seed)
@@ -98,7 +98,7 @@ def train_and_judge(run: str, args) -> None:
         loss = scheduler.training_losses(model, latents[rows], cond, t=t, noise=noise)["loss"].mean()
         trainer.apply(loss)
         if step in evals:
-            videos, _ = generate(gen, classes, size["num_frames"], seed=0, batch_size=len(classes), progress=False)
+            videos = pipe(classes=classes, seed=0, batch_size=len(classes), progress=False).videos
             verdicts = judge_clips(videos)
             truth = [split_class_id(c) for c in classes]  # (shape, direction) per clip
             row = dict(variant=name, seed=seed, step=step, loss=loss.item(), seconds=round(time.time() - t0, 1),

@@ -96,14 +96,13 @@ def test_stdit_256_random_init_runs_end_to_end_at_reduced_size(tool, capsys, cap
 
 
 def test_generation_is_exactly_deterministic_for_a_seed():
-    from opensora_lite.config import load_config
-    from opensora_lite.engine.generate import build_generator, generate
+    from opensora_lite import VideoPipeline
 
-    gen = build_generator(load_config(SHAPES), SHAPES)
-    first, _ = generate(gen, [3, 8], 16, seed=7, steps=2, progress=False)
-    again, _ = generate(gen, [3, 8], 16, seed=7, steps=2, progress=False)
-    single, _ = generate(gen, [3, 8], 16, seed=7, steps=2, progress=False, batch_size=1)
-    other, _ = generate(gen, [3, 8], 16, seed=8, steps=2, progress=False)
+    pipe = VideoPipeline.from_config(SHAPES)
+    first = pipe(classes=[3, 8], num_frames=16, seed=7, steps=2, progress=False).videos
+    again = pipe(classes=[3, 8], num_frames=16, seed=7, steps=2, progress=False).videos
+    single = pipe(classes=[3, 8], num_frames=16, seed=7, steps=2, progress=False, batch_size=1).videos
+    other = pipe(classes=[3, 8], num_frames=16, seed=8, steps=2, progress=False).videos
     assert torch.equal(first, again)
     torch.testing.assert_close(single, first, atol=1e-3, rtol=0)  # per-sample noise: batching changes only rounding
     assert not torch.allclose(first, other, atol=0.1)

@@ -29,7 +29,7 @@ def parse_args(argv):
     parser.add_argument("--per-class", type=int, default=4, help="generated clips per class")
     parser.add_argument("--steps", type=int, help="sampling steps (default: the scheduler's)")
     parser.add_argument("--cfg-scale", type=float, help="guidance scale (default: the scheduler's)")
-    parser.add_argument("--solver", choices=("euler", "heun"), help="ODE solver (default: the scheduler's)")
+    parser.add_argument("--sampler", help="the scheduler's sampler, e.g. euler or heun (default: the scheduler's)")
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--data", default="data/shapes", help="shapes dataset with train.csv and val.csv")
     parser.add_argument("--real-clips", type=int, default=240, help="held-out clips for (b) and (c)")
@@ -54,37 +54,37 @@ def main(argv):
     from opensora_lite.data.datasets import VideoClipDataset
     from opensora_lite.data.video_io import save_grid_png
     from opensora_lite.engine.checkpoint import load_checkpoint, save_checkpoint
-    from opensora_lite.engine.generate import build_generator, generate
+    from opensora_lite.pipeline import VideoPipeline
     from opensora_lite.eval.classifier import ShapesClassifier, features_and_predictions, train_classifier
     from opensora_lite.eval.metrics import frechet_distance, psnr, ssim
     from opensora_lite.eval.shapes_judge import judge_accuracy, judge_clips
 
     torch.manual_seed(0)
-    gen = build_generator(cfg, args.config)
-    if args.solver:
-        gen.scheduler.solver = args.solver
+    pipe = VideoPipeline.from_loaded_config(cfg, args.config)
     num_frames = cfg.get("num_frames", 16)
-    classes = [c for c in range(gen.num_classes) for _ in range(args.per_class)]
+    num_classes = pipe.num_classes
+    classes = [c for c in range(num_classes) for _ in range(args.per_class)]
     t0 = time.perf_counter()
-    videos, timings = generate(gen, classes, num_frames, seed=args.seed, steps=args.steps, cfg_scale=args.cfg_scale,
-                               batch_size=12)
+    out_clips = pipe(classes=range(num_classes), num_samples=args.per_class, num_frames=num_frames, seed=args.seed,
+                     steps=args.steps, cfg_scale=args.cfg_scale, sampler=args.sampler, batch_size=12)
+    videos, timings = out_clips.videos, out_clips.timings
     seconds_per_clip = (time.perf_counter() - t0) / len(classes)
 
     verdicts = judge_clips(videos)
     correct = [v["class_id"] == c for v, c in zip(verdicts, classes)]
-    per_class = {c: sum(ok for ok, k in zip(correct, classes) if k == c) / args.per_class for c in range(gen.num_classes)}
+    per_class = {c: sum(ok for ok, k in zip(correct, classes) if k == c) / args.per_class for c in range(num_classes)}
 
     val = VideoClipDataset(Path(args.data) / "val.csv", num_frames=num_frames, size=tuple(cfg.image_size), start="center")
     real = torch.stack([val[i]["video"] for i in range(min(args.real_clips, len(val)))])
     classifier_path = Path(args.classifier or out / "classifier.safetensors")
     if classifier_path.is_file():
-        classifier = ShapesClassifier(gen.num_classes)
+        classifier = ShapesClassifier(num_classes)
         load_checkpoint(classifier, classifier_path)
         classifier.eval()
     else:
         train = VideoClipDataset(Path(args.data) / "train.csv", num_frames=num_frames, size=tuple(cfg.image_size),
                                  start="center")
-        classifier = train_classifier(train, gen.num_classes)
+        classifier = train_classifier(train, num_classes)
         save_checkpoint(classifier, classifier_path)
     real_feats, real_preds = features_and_predictions(classifier, real)
     gen_feats, gen_preds = features_and_predictions(classifier, videos)
@@ -92,12 +92,11 @@ def main(argv):
     labels = torch.tensor([val[i]["cond"]["y"] for i in range(len(real))])
 
     with torch.no_grad():
-        recon = torch.cat([gen.vae.decode(gen.vae.encode(real[i:i + 16]), num_frames=num_frames).clamp(-1, 1)
-                           for i in range(0, len(real), 16)])
+        recon = torch.cat([pipe.decode(pipe.encode(real[i:i + 16]), num_frames) for i in range(0, len(real), 16)])
     results = dict(
-        config=args.config, per_class=args.per_class, steps=args.steps or gen.scheduler.num_sampling_steps,
-        cfg_scale=args.cfg_scale if args.cfg_scale is not None else gen.scheduler.cfg_scale,
-        solver=args.solver or getattr(gen.scheduler, "solver", "euler"),
+        config=args.config, per_class=args.per_class, steps=args.steps or pipe.scheduler.num_sampling_steps,
+        cfg_scale=args.cfg_scale if args.cfg_scale is not None else pipe.scheduler.cfg_scale,
+        sampler=args.sampler or pipe.scheduler.sampler,
         judged_accuracy=sum(correct) / len(correct), judged_accuracy_per_class=per_class,
         classifier_accuracy_on_generated=(gen_preds == torch.tensor(classes)).float().mean().item(),
         classifier_accuracy_on_real_heldout=(real_preds == labels).float().mean().item(),
@@ -110,7 +109,7 @@ def main(argv):
         seconds_per_clip=seconds_per_clip, sampling_seconds=timings["sampling"], decoding_seconds=timings["decoding"],
     )
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    rows = torch.stack([videos[classes.index(c)] for c in range(gen.num_classes)])
+    rows = torch.stack([videos[classes.index(c)] for c in range(num_classes)])
     save_grid_png(out / "samples.png", rows, frame_stride=2, overwrite=True)
     print(json.dumps(results, indent=1))
 

@@ -27,16 +27,23 @@ DTYPES = ("fp32", "bf16")
 
 def parse_args(argv):
     parser = ArgumentParser(prog="tools/inference.py", description=__doc__.split("\n")[0])
-    parser.add_argument("config", help="a Python config, e.g. configs/shapes/stdit_shapes.py")
+    parser.add_argument("config", help="a Python config (e.g. configs/shapes/stdit_shapes.py) or a training run folder")
     parser.add_argument("--class", dest="classes", nargs="+", metavar="C",
                         help="class id(s) or name(s) to generate, e.g. 62 or PlayingGuitar (default: 0)")
     parser.add_argument("--list-classes", action="store_true", help="print the config's class ids and names and exit")
-    parser.add_argument("--frames", type=int, help="frames per video (default: the config's num_frames)")
+    parser.add_argument("--frames", type=int, help="frames per video (default: the config's num_frames; with "
+                                                   "--extend: the total length, the given clip included)")
     parser.add_argument("--num-samples", type=int, default=1, help="videos per class")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, help="sampling steps (default: the scheduler's)")
     parser.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (default: the scheduler's)")
-    parser.add_argument("--sampler", help="IDDPM configs: ddpm (ancestral) or ddim (default: the scheduler's)")
+    parser.add_argument("--sampler", help="rflow: euler or heun; iddpm: ddpm or ddim (default: the scheduler's)")
+    parser.add_argument("--first-frame", metavar="IMAGE", help="image-to-video: a PNG or JPEG every clip starts from")
+    parser.add_argument("--extend", metavar="VIDEO", help="continue this clip: the output is the clip, then new frames")
+    parser.add_argument("--window", type=int, metavar="F", help="frames per sampled window of a long or continued "
+                                                                "clip (default: the config's inference.window)")
+    parser.add_argument("--overlap", type=int, metavar="F", help="frames each new window is conditioned on "
+                                                                 "(default: the config's inference.window)")
     parser.add_argument("--ckpt", help="model weights (default: ckpt.model of the config)")
     parser.add_argument("--vae-ckpt", help="VAE weights (default: ckpt.vae of the config)")
     parser.add_argument("--save-dir", default="samples", help="output folder")
@@ -58,6 +65,11 @@ def check_args(args) -> None:
         raise UserError(f"--steps must be >= 1, got {args.steps}")
     if args.fps is not None and args.fps < 1:
         raise UserError(f"--fps must be >= 1, got {args.fps}")
+    if args.first_frame and args.extend:
+        raise UserError("--first-frame (image-to-video) and --extend (continuation) exclude each other; give one")
+    for flag, path in (("--first-frame", args.first_frame), ("--extend", args.extend)):
+        if path and not Path(path).is_file():
+            raise UserError(f"{flag} {path}: no such file")
     if args.device.startswith("cuda"):
         import torch
 
@@ -76,21 +88,11 @@ def check_args(args) -> None:
         raise UserError(f"--save-dir {save_dir} is not writable")
 
 
-def output_paths(save_dir: Path, stems, suffix: str, overwrite: bool) -> list[Path]:
-    """``<stem>-<index><suffix>`` per stem; without ``overwrite`` indices skip files that exist."""
-    paths, next_index = [], {}
-    for stem in stems:
-        i = next_index.get(stem, 0)
-        while not overwrite and (save_dir / f"{stem}-{i}{suffix}").exists():
-            i += 1
-        paths.append(save_dir / f"{stem}-{i}{suffix}")
-        next_index[stem] = i + 1
-    return paths
-
-
 def main(argv):
     args = parse_args(argv)
-    cfg = load_config(args.config, args.overrides)
+    config = Path(args.config)
+    config_file = config / "config.py" if config.is_dir() else config
+    cfg = load_config(str(config_file), args.overrides)
     class_ids, names = cli_classes(args.classes, cfg, args.config)
     if args.list_classes:
         if class_ids is None:
@@ -99,44 +101,27 @@ def main(argv):
         return
     if class_ids is None and args.cfg_scale is not None:
         raise UserError(f"{args.config} is unconditional (num_classes=0): it has no guidance, drop --cfg-scale")
-    if args.sampler is not None:
-        if cfg.scheduler.get("type") != "iddpm":
-            raise UserError(f"--sampler chooses IDDPM's ddpm or ddim; {args.config} samples with "
-                            f"{cfg.scheduler.get('type')!r}, which has no --sampler")
-        cfg.scheduler["sampler"] = args.sampler
     check_args(args)
     check_required_files(cfg, args.config, skip={"ckpt.model"} if args.ckpt or args.random_init else ())
     import torch
 
-    from opensora_lite.data.labelled_grid import save_labelled_grid
-    from opensora_lite.data.video_io import save_grid_png, write_video
-    from opensora_lite.engine.generate import build_generator, generate
+    from opensora_lite.pipeline import VideoPipeline
 
-    infer = dict(cfg.get("inference", {}))
-    frames = args.frames if args.frames is not None else infer.get("num_frames", cfg.get("num_frames", 16))
-    fps = args.fps or infer.get("fps", 8)
-    if not isinstance(fps, (int, float)) or isinstance(fps, bool) or fps <= 0:
-        raise UserError(f"{args.config}: inference.fps must be a positive number, got {fps!r}")
-    classes = [c for c in (class_ids or [0]) for _ in range(args.num_samples)]  # unconditional: y is unused
     t0 = time.perf_counter()
-    gen = build_generator(cfg, args.config, args.ckpt, args.vae_ckpt, args.random_init, args.device)
-    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
-    videos, timings = generate(gen, classes, frames, seed=args.seed, steps=args.steps, cfg_scale=args.cfg_scale,
-                               dtype=dtype, progress=not args.no_progress)
-    save_dir = Path(args.save_dir)
-    paths = output_paths(save_dir, classes if class_ids else ["sample"] * len(classes), ".mp4", args.overwrite)
-    for video, path in zip(videos, paths):
-        write_video(path, video, fps=fps, overwrite=args.overwrite)
+    ckpt = args.ckpt or (config / "model_ema.safetensors" if config.is_dir() else None)
+    pipe = VideoPipeline.from_loaded_config(cfg, args.config, ckpt, args.vae_ckpt, args.random_init, args.device)
+    pipe.to(dtype=torch.bfloat16 if args.dtype == "bf16" else torch.float32)
+    if args.fps:
+        pipe.fps = args.fps
+    out = pipe(classes=class_ids, num_frames=args.frames, num_samples=args.num_samples, seed=args.seed,
+               steps=args.steps, cfg_scale=args.cfg_scale, sampler=args.sampler, first_frame=args.first_frame,
+               extend=args.extend, window_frames=args.window, overlap_frames=args.overlap,
+               progress=not args.no_progress)
+    for path in out.save(args.save_dir, overwrite=args.overwrite):
         print(path)
-    grid_path = output_paths(save_dir, ["grid"], ".png", args.overwrite)[0]
-    if class_ids is None:
-        grid = save_grid_png(grid_path, videos, frame_stride=max(1, frames // 8), overwrite=args.overwrite)
-    else:
-        labels = [f"{c} {names[c]}" if names and 0 <= c < len(names) else str(c) for c in classes]
-        grid = save_labelled_grid(grid_path, videos, labels, frame_stride=max(1, frames // 8))
-    print(grid)
-    print(f"{len(paths)} video(s) of {frames} frames in {time.perf_counter() - t0:.1f} s "
-          f"(sampling {timings['sampling']:.1f} s, decoding {timings['decoding']:.1f} s)")
+    frames = out.videos.shape[2]
+    print(f"{len(out.names)} video(s) of {frames} frames in {time.perf_counter() - t0:.1f} s "
+          f"(sampling {out.timings['sampling']:.1f} s, decoding {out.timings['decoding']:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -289,13 +289,14 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
 def write_samples(stem: Path, model, vae, scheduler, cfg) -> None:
     """One clip of each of the first 4 classes with the EMA weights: ``<stem>.mp4`` (side by side) + ``.png``."""
     from ..data.video_io import save_grid_png, write_video
-    from .generate import Generator, generate
+    from ..pipeline import VideoPipeline
 
     was_training = model.training
-    gen = Generator(model.eval(), vae, scheduler, model.num_classes, tuple(cfg.get("image_size", (256, 256))))
-    videos, _ = generate(gen, range(min(4, model.num_classes)), cfg.get("num_frames", 16), progress=False)
+    pipe = VideoPipeline(model, vae, scheduler, cfg.get("image_size", (256, 256)), cfg.get("num_frames", 16))
+    classes = list(range(min(4, model.num_classes))) or None
+    videos = pipe(classes=classes, num_samples=1 if classes else 4, progress=False).videos  # (n, 3, T, H, W)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    write_video(stem.with_suffix(".mp4"), torch.cat(list(videos), dim=-1), overwrite=True)  # (3, T, H, 4W)
+    write_video(stem.with_suffix(".mp4"), torch.cat(list(videos), dim=-1), overwrite=True)  # (3, T, H, n W)
     save_grid_png(stem.with_suffix(".png"), videos, frame_stride=2, overwrite=True)
     model.train(was_training)
     logger.info("samples: %s.mp4", stem)
