@@ -5,7 +5,7 @@
 * Target: the network predicts the velocity v = x0 - noise (its first C output channels).
 * Training t: uniform or logit-normal (sigmoid of N(loc, scale)) times 1000, optionally shifted
   towards noise for large videos (:func:`timestep_transform`) and/or by a constant ``shift``.
-* Sampling: an ODE solver (Euler as Open-Sora, or Heun) from t = 1000 to 0 with classifier-free
+* Sampling: an ODE solver (Euler as Open-Sora, Heun, or DPM-Solver++(2M)) from t = 1000 to 0 with classifier-free
   guidance on all latent channels.
 """
 from typing import Optional
@@ -83,7 +83,8 @@ class RectifiedFlow:
             high-contrast latents), r > 1 puts training and solver steps where the layout is decided.
         use_discrete_timesteps: integer timesteps (training: randint; sampling: rounded).
         sampler: the default ODE solver of :meth:`sample`, one of ``SAMPLERS``: "euler" (Open-Sora, one
-            network call per step) or "heun" (2nd order, two calls per step).
+            network call per step), "heun" (2nd order, two calls per step) or "dpm++2m" (2nd order
+            multistep, one call per step; :func:`~opensora_lite.schedulers.solvers.integrate`).
     """
 
     SAMPLERS = SOLVERS
