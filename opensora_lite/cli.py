@@ -28,3 +28,33 @@ def run_cli(main, argv=None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+#################################################################################
+#                     The console script: opensora-lite <command>               #
+#################################################################################
+
+COMMANDS = {  # subcommand -> module of opensora_lite.commands (each has main(argv))
+    "generate": "generate",
+    "train": "train",
+    "train-vae": "train_vae",
+    "vae-recon": "vae_recon",
+    "eval": "eval",
+    "make-shapes": "make_shapes",
+}
+USAGE = "usage: opensora-lite {" + ",".join(COMMANDS) + "} ... (opensora-lite COMMAND --help for its flags)"
+
+
+def main(argv=None) -> int:
+    """``opensora-lite COMMAND [ARGS]``: the tools/*.py scripts as one console script."""
+    import importlib
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else EXIT_USAGE
+    if argv[0] not in COMMANDS:
+        print(f"error: unknown command {argv[0]!r}; {USAGE}", file=sys.stderr)
+        return EXIT_USAGE
+    module = importlib.import_module(f"opensora_lite.commands.{COMMANDS[argv[0]]}")
+    return run_cli(module.main, argv[1:])

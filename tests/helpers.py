@@ -1,5 +1,5 @@
 """Shared test setups: tiny configs (VAE, inference, training), a latent cache, a training runner, tools."""
-import importlib.util
+import importlib
 import json
 import os
 import re
@@ -13,12 +13,12 @@ from safetensors.torch import save_file
 ROOT = Path(__file__).resolve().parents[1]
 
 
+TOOL_COMMANDS = {"inference": "generate", "shapes_label_probe": "label_probe"}  # tools/<name>.py -> command module
+
+
 def load_tool(name: str):
-    """Import ``tools/<name>.py`` as a module (the tools are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The command module behind ``tools/<name>.py`` (``opensora_lite.commands.*``; each has ``main(argv)``)."""
+    return importlib.import_module(f"opensora_lite.commands.{TOOL_COMMANDS.get(name, name)}")
 
 
 LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING) ")  # run_cli's logging format, not an error line
@@ -55,7 +55,9 @@ def write_latent_cache(path: Path, n: int = 24, num_classes: int = 3, seed: int 
 
 def write_config(tmp_path: Path, outputs: Path, cache: Path, **train) -> Path:
     settings = dict(outputs=str(outputs), plugin="ddp", precision="fp32", seed=0, batch_size=8, max_steps=6,
-                    lr=1e-3, warmup_steps=2, grad_clip=1.0, ema_decay=0.9, ckpt_every=2, log_every=2)
+                    lr=1e-3, warmup_steps=2, grad_clip=1.0, ema_decay=0.9, ckpt_every=2, log_every=2,
+                    # frame masks on: exact resume and N-process equality are tested with them drawn
+                    frame_mask=dict(none=0.25, first=0.25, first_k=0.25, last_k=0.25))
     settings.update(train)
     text = f"""
 num_classes = 3

@@ -253,10 +253,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tool, argv, expect, paths, capsys
     argv = [a.format(**paths) for a in argv]
     if tool == "train" and "--outputs" not in argv:  # a fresh run folder per case
         argv += ["--outputs", f"{paths['tmp']}/runs/{request.node.callspec.id}"]
-    if tool == "make_shapes":  # its main returns the exit code itself
-        code = TOOLS[tool].main(argv)
-    else:
-        code = run_cli(TOOLS[tool].main, argv)
+    code = run_cli(TOOLS[tool].main, argv)
     out, err = capsys.readouterr()
     assert "Traceback" not in err, err
     lines = [line for line in err.splitlines() if line.strip() and not LOG_LINE.match(line)]

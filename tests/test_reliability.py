@@ -536,15 +536,15 @@ def test_make_shapes_never_overwrites_a_dataset_nor_deletes_other_files(tmp_path
     # Protection: make_shapes_dataset refuses an existing dataset without --overwrite, and with it deletes
     # only what it writes (a foreign file in --out survives).
     argv = ["--out", str(tmp_path), "--clips-per-class", "1", "--frames", "4", "--size", "32"]
-    assert MAKE_SHAPES.main(argv) == 0
+    assert run_cli(MAKE_SHAPES.main, argv) == 0
     capsys.readouterr()
     before = {p: _identity(tmp_path / p) for p in ("train.csv", "classes.json")}
     (tmp_path / "notes.txt").write_text("mine")
-    assert MAKE_SHAPES.main(argv + ["--seed", "1"]) == 2
+    assert run_cli(MAKE_SHAPES.main, argv + ["--seed", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--overwrite" in err[0], err
     assert {p: _identity(tmp_path / p) for p in before} == before
-    assert MAKE_SHAPES.main(argv + ["--seed", "1", "--overwrite"]) == 0
+    assert run_cli(MAKE_SHAPES.main, argv + ["--seed", "1", "--overwrite"]) == 0
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 

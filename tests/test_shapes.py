@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from opensora_lite.cli import run_cli
 from opensora_lite.data.datasets import VideoClipDataset
 from opensora_lite.data.shapes import (
     CLASS_NAMES,
@@ -193,7 +194,7 @@ def test_dataset_is_deterministic_and_val_is_held_out(shapes_dir, tmp_path):
 def test_long_options_add_windows_and_val_long_and_keep_the_ordinary_clips(shapes_dir, tmp_path):
     args = ["--out", str(tmp_path), "--clips-per-class", "4", "--long-fraction", "0.5", "--seed", "11",
             "--val-long-clips-per-class", "1"]
-    assert make_shapes.main(args) == 0
+    assert run_cli(make_shapes.main, args) == 0
     rows = list(csv.DictReader(open(tmp_path / "train.csv")))
     old_rows = list(csv.DictReader(open(shapes_dir / "train.csv")))  # 3 ordinary clips per class, seed 11
     assert [r["path"] for r in rows[:4]] == [f"train/00_circle-right/{name}.mp4" for name in
@@ -219,12 +220,12 @@ def test_folder_layout_gives_the_same_class_ids(shapes_dir):
 
 
 def test_existing_dataset_is_not_overwritten(tmp_path, capsys):
-    assert make_shapes.main(["--out", str(tmp_path), "--clips-per-class", "1", "--seed", "1"]) == 0
+    assert run_cli(make_shapes.main, ["--out", str(tmp_path), "--clips-per-class", "1", "--seed", "1"]) == 0
     before = (tmp_path / "train.csv").read_bytes()
-    assert make_shapes.main(["--out", str(tmp_path), "--clips-per-class", "1", "--seed", "2"]) == 2
+    assert run_cli(make_shapes.main, ["--out", str(tmp_path), "--clips-per-class", "1", "--seed", "2"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (tmp_path / "train.csv").read_bytes() == before
-    assert make_shapes.main(["--out", str(tmp_path), "--clips-per-class", "1", "--seed", "2", "--overwrite"]) == 0
+    assert run_cli(make_shapes.main, ["--out", str(tmp_path), "--clips-per-class", "1", "--seed", "2", "--overwrite"]) == 0
     assert (tmp_path / "train.csv").read_bytes() == before  # same rows (paths and labels) ...
     now = read_video_frames(tmp_path / "train/00_circle-right/00000.mp4", 16, start=0).astype(int)
     assert np.abs(now - generate_clip(2, 0, 0)[0]).mean() < 1.0  # ... but the seed-2 clips

@@ -10,23 +10,20 @@ and a PNG grid of all samples, each row labelled with its class; existing files 
 indices are used) unless --overwrite is given.
 """
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from opensora_lite.cli import ArgumentParser, run_cli  # noqa: E402
-from opensora_lite.config import load_config, parse_overrides  # noqa: E402
-from opensora_lite.data.class_names import class_table, cli_classes, model_num_classes  # noqa: E402
-from opensora_lite.engine.required_files import check_required_files  # noqa: E402
-from opensora_lite.errors import UserError  # noqa: E402
+from opensora_lite.cli import ArgumentParser
+from opensora_lite.config import load_config, parse_overrides
+from opensora_lite.data.class_names import class_table, cli_classes, model_num_classes
+from opensora_lite.engine.required_files import check_required_files
+from opensora_lite.errors import UserError
 
 DTYPES = ("fp32", "bf16")
 
 
 def parse_args(argv):
-    parser = ArgumentParser(prog="tools/inference.py", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="opensora-lite generate", description=__doc__.split("\n")[0])
     parser.add_argument("config", help="a Python config (e.g. configs/shapes/stdit_shapes.py) or a training run folder")
     parser.add_argument("--class", dest="classes", nargs="+", metavar="C",
                         help="class id(s) or name(s) to generate, e.g. 62 or PlayingGuitar (default: 0)")
@@ -91,6 +88,9 @@ def check_args(args) -> None:
 def main(argv):
     args = parse_args(argv)
     config = Path(args.config)
+    if config.is_dir() and not (config / "config.py").is_file():
+        raise UserError(f"config {config} is a directory, neither a config file nor a training run folder "
+                        f"(one holds config.py); pass a Python config such as configs/shapes/stdit_shapes.py")
     config_file = config / "config.py" if config.is_dir() else config
     cfg = load_config(str(config_file), args.overrides)
     class_ids, names = cli_classes(args.classes, cfg, args.config)
@@ -123,6 +123,3 @@ def main(argv):
     print(f"{len(out.names)} video(s) of {frames} frames in {time.perf_counter() - t0:.1f} s "
           f"(sampling {out.timings['sampling']:.1f} s, decoding {out.timings['decoding']:.1f} s)")
 
-
-if __name__ == "__main__":
-    sys.exit(run_cli(main))

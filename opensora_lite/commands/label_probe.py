@@ -8,12 +8,9 @@ the same way, and the null label. A model that has learned the direction of a cl
 flipped direction; one that ignores it does not.
 """
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from opensora_lite.cli import ArgumentParser, run_cli  # noqa: E402
-from opensora_lite.config import load_config  # noqa: E402
+from opensora_lite.cli import ArgumentParser
+from opensora_lite.config import load_config
 
 NOISE_LEVELS = (0.3, 0.5, 0.7, 0.9)  # t / num_timesteps: 0 is data, 1 is noise
 
@@ -65,6 +62,3 @@ def main(argv):
                       for lab in labels.values()]
         print(f"{level:<6} " + "  ".join(f"{loss:18.4f}" for loss in losses))
 
-
-if __name__ == "__main__":
-    sys.exit(run_cli(main))

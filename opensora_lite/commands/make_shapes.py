@@ -12,13 +12,10 @@ writes ``val_long/`` and ``val_long.csv``: held-out clips of ``--long-frames`` (
 ``--frames`` are fully inside, after which the shape leaves.
 """
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from opensora_lite.cli import ArgumentParser  # noqa: E402
-from opensora_lite.data.shapes import (  # noqa: E402
+from opensora_lite.cli import ArgumentParser
+from opensora_lite.data.shapes import (
     DEFAULT_CRF,
     DEFAULT_FPS,
     FRAME_SIZE,
@@ -26,11 +23,11 @@ from opensora_lite.data.shapes import (  # noqa: E402
     NUM_FRAMES,
     make_shapes_dataset,
 )
-from opensora_lite.errors import UserError  # noqa: E402
+from opensora_lite.errors import UserError
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = ArgumentParser(prog="tools/make_shapes.py", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="opensora-lite make-shapes", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--clips-per-class", type=int, default=100, help="training clips per class (12 classes)")
     parser.add_argument("--val-clips-per-class", type=int, default=0, help="held-out clips per class (val.csv)")
@@ -57,30 +54,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> int:
-    try:
-        args = parse_args(argv)
-        written = make_shapes_dataset(
-            args.out,
-            clips_per_class=args.clips_per_class,
-            num_frames=args.frames,
-            size=args.size,
-            seed=args.seed,
-            val_clips_per_class=args.val_clips_per_class,
-            overwrite=args.overwrite,
-            fps=args.fps,
-            crf=args.crf,
-            long_fraction=args.long_fraction,
-            val_long_clips_per_class=args.val_long_clips_per_class,
-            long_frames=args.long_frames,
-        )
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    written = make_shapes_dataset(
+        args.out,
+        clips_per_class=args.clips_per_class,
+        num_frames=args.frames,
+        size=args.size,
+        seed=args.seed,
+        val_clips_per_class=args.val_clips_per_class,
+        overwrite=args.overwrite,
+        fps=args.fps,
+        crf=args.crf,
+        long_fraction=args.long_fraction,
+        val_long_clips_per_class=args.val_long_clips_per_class,
+        long_frames=args.long_frames,
+    )
     for name, path in written.items():
         print(f"{name}: {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

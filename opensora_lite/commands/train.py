@@ -7,16 +7,13 @@ Rerunning the same command after a crash resumes from the newest complete checkp
 folder; a finished run folder is never overwritten without --overwrite.
 """
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from opensora_lite.cli import ArgumentParser, run_cli  # noqa: E402
-from opensora_lite.config import load_config, parse_overrides  # noqa: E402
+from opensora_lite.cli import ArgumentParser
+from opensora_lite.config import load_config, parse_overrides
 
 
 def main(argv):
-    parser = ArgumentParser(prog="tools/train.py", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="opensora-lite train", description=__doc__.split("\n")[0])
     parser.add_argument("config", help="a Python config, e.g. configs/shapes/stdit_shapes.py")
     parser.add_argument("--plugin", choices=("ddp", "zero1", "zero2"), help="colossalai plugin (config: train.plugin)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), help="config: train.precision")
@@ -37,6 +34,3 @@ def main(argv):
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"finished at step {summary['step']} ({summary['skipped_steps']} skipped): {summary['run_dir']}")
 
-
-if __name__ == "__main__":
-    sys.exit(run_cli(main))

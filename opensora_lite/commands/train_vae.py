@@ -1,21 +1,19 @@
 """Train the video VAE (2-D per frame, temporal, or both) on clips; exports ``<outputs>/vae.safetensors``.
 
     python tools/train_vae.py configs/shapes/vae_shapes.py --vae_train.stage 2d
-    python tools/train_vae.py configs/shapes/vae_shapes.py --vae_train.stage temporal --vae_init runs/vae_2d/vae.safetensors
+    python tools/train_vae.py configs/shapes/vae_shapes.py --vae_train.stage temporal \
+        --vae_init runs/vae_2d/vae.safetensors
 
 Rerunning after a crash resumes from the newest complete checkpoint of the run folder.
 """
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from opensora_lite.cli import ArgumentParser, run_cli  # noqa: E402
-from opensora_lite.config import load_config, parse_overrides  # noqa: E402
+from opensora_lite.cli import ArgumentParser
+from opensora_lite.config import load_config, parse_overrides
 
 
 def main(argv):
-    parser = ArgumentParser(prog="tools/train_vae.py", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="opensora-lite train-vae", description=__doc__.split("\n")[0])
     parser.add_argument("config", help="a Python config with `vae`, `dataset` and `vae_train`")
     parser.add_argument("--outputs", help="run folder (config: vae_train.outputs)")
     parser.add_argument("--vae_init", help="initial VAE weights (e.g. the export of the 2-D stage)")
@@ -35,6 +33,3 @@ def main(argv):
     print(f"finished at step {summary['step']}; weights: {summary['export']} "
           f"(sample PSNR {summary['sample_psnr']:.2f} dB)")
 
-
-if __name__ == "__main__":
-    sys.exit(run_cli(main))

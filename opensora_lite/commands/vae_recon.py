@@ -11,15 +11,11 @@ cannot take are skipped with one line each (with the nearest --size that fits). 
 (the run stops before any work instead).
 """
 import logging
-import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from opensora_lite.cli import ArgumentParser, run_cli  # noqa: E402
-from opensora_lite.config import load_config  # noqa: E402
-from opensora_lite.errors import CheckpointError, ConfigError, DataError, UserError  # noqa: E402
+from opensora_lite.cli import ArgumentParser
+from opensora_lite.config import load_config
+from opensora_lite.errors import CheckpointError, ConfigError, DataError, UserError
 
 logger = logging.getLogger("vae_recon")
 
@@ -28,7 +24,7 @@ SSIM_KERNEL = 11
 
 
 def parse_args(argv):
-    parser = ArgumentParser(prog="tools/vae_recon.py", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="opensora-lite vae-recon", description=__doc__.split("\n")[0])
     parser.add_argument("config", help="a Python config with a `vae` entry, e.g. configs/vae/opensora_v1_2.py")
     parser.add_argument("--input", nargs="+", required=True, metavar="PATH", help="video files or folders")
     parser.add_argument("--frames", type=int, default=17, help="frames per clip, from the middle of each video")
@@ -243,6 +239,3 @@ def main(argv):
     print(f"mean over {len(scores)} clip(s): PSNR {mean_psnr:.2f} dB  SSIM {mean_ssim:.4f}  "
           f"({len(skipped)} skipped)")
 
-
-if __name__ == "__main__":
-    sys.exit(run_cli(main))

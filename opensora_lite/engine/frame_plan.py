@@ -29,6 +29,7 @@ from ..errors import UserError
 from ..schedulers.guidance import GivenFrames
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+MAX_IMAGE_ASPECT = 8  # a first frame wider or taller than this would be mostly cropped away: refused
 
 
 def aligned_frames(vae, num_frames: int) -> int:
@@ -62,8 +63,14 @@ def load_image(path, size) -> torch.Tensor:
             pixels = np.asarray(image.convert("RGB"))  # (H, W, 3) uint8
     except (UnidentifiedImageError, OSError) as err:
         raise UserError(f"--first-frame {path}: cannot read the image ({err})") from None
-    if min(pixels.shape[:2]) < 1:
+    height, width = pixels.shape[:2]
+    if min(height, width) < 1:
         raise UserError(f"--first-frame {path}: the image is empty")
+    aspect, wanted = width / height, size[1] / size[0]
+    if max(aspect / wanted, wanted / aspect) > MAX_IMAGE_ASPECT:
+        raise UserError(f"--first-frame {path}: a {width}x{height} image cannot be resized to {size[1]}x{size[0]} "
+                        f"(its aspect ratio is over {MAX_IMAGE_ASPECT}x off, the crop would drop most of it); "
+                        f"crop it to about {size[1]}:{size[0]} first")
     return resize_crop(pixels[None], size)[:, 0]  # (3, H, W)
 
 
@@ -113,7 +120,7 @@ class FramePlan:
         if first_frame is not None and extend is not None:
             raise UserError("give either a first frame (image-to-video) or a clip to extend, not both")
         vae = pipe.vae
-        window = dict(frames=pipe.num_frames, overlap=None, **pipe.window)
+        window = {"frames": pipe.num_frames, "overlap": None, **pipe.window}
         window_frames = window_frames or window["frames"]
         overlap_frames = overlap_frames or extend_overlap or window["overlap"] or window_frames // 2 + 1
         for name, value in (("window_frames", window_frames), ("overlap_frames", overlap_frames)):

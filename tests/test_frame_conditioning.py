@@ -1,0 +1,224 @@
+"""Frame conditions: given latent frames are clean in the model, held in every sampler, masked in training."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from opensora_lite.cli import run_cli
+from opensora_lite.data.video_io import write_video
+from opensora_lite.engine.frame_masks import FrameMaskSampler
+from opensora_lite.errors import ConfigError
+from opensora_lite.models import STDiT
+from opensora_lite.schedulers import IDDPM, GivenFrames, RectifiedFlow
+
+from helpers import ROOT, load_tool
+
+SHAPES = str(ROOT / "configs" / "shapes" / "stdit_shapes.py")
+
+
+def tiny_model(learn_sigma=False) -> STDiT:
+    torch.manual_seed(0)
+    model = STDiT(input_size=(4, 8, 8), patch_size=(1, 2, 2), in_channels=4, hidden_size=32, depth=2, num_heads=2,
+                  num_classes=3, learn_sigma=learn_sigma)
+    for p in model.parameters():  # adaLN-Zero starts as the identity: randomize so every path matters
+        torch.nn.init.normal_(p, std=0.05)
+    return model.eval()
+
+
+def given_frames(n=2, t=4, k=1) -> GivenFrames:
+    latents = torch.randn(n, 4, t, 8, 8, generator=torch.Generator().manual_seed(3))
+    mask = torch.ones(n, t, dtype=torch.bool)
+    mask[:, :k] = False
+    return GivenFrames(latents, mask)
+
+
+#################################################################################
+#                                    Model                                      #
+#################################################################################
+
+def test_no_condition_is_bit_identical_to_the_unconditioned_model():
+    model = tiny_model()
+    x, t, y = torch.randn(2, 4, 4, 8, 8), torch.tensor([10.0, 900.0]), torch.tensor([0, 2])
+    with torch.no_grad():
+        plain = model(x, t, y)
+        all_noised = model(x, t, y, frame_mask=torch.ones(2, 4, dtype=torch.bool))
+    assert torch.equal(plain, all_noised)
+
+
+def test_given_frames_are_modulated_with_t_zero():
+    model = tiny_model()
+    x, t, y = torch.randn(1, 4, 4, 8, 8), torch.tensor([700.0]), torch.tensor([1])
+    mask = torch.tensor([[False, True, True, True]])
+    with torch.no_grad():
+        conditioned = model(x, t, y, frame_mask=mask)
+        plain = model(x, t, y)
+        all_clean = model(x, t, y, frame_mask=torch.zeros(1, 4, dtype=torch.bool))
+        at_zero = model(x, torch.zeros(1), y)
+    assert not torch.allclose(conditioned, plain, atol=1e-4)  # the model sees which frame is clean
+    torch.testing.assert_close(all_clean, at_zero, atol=1e-5, rtol=1e-5)  # every frame given = every frame at t=0
+
+
+def test_a_wrong_frame_mask_is_refused():
+    with pytest.raises(ValueError, match="frame_mask must be"):
+        tiny_model()(torch.randn(1, 4, 4, 8, 8), torch.ones(1), torch.tensor([0]), frame_mask=torch.ones(1, 3).bool())
+
+
+#################################################################################
+#                                   Samplers                                    #
+#################################################################################
+
+class MaskRecorder(torch.nn.Module):
+    """A network that records the frame masks it is called with."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.masks = model, []
+
+    def forward(self, x, t, y, frame_mask=None):
+        self.masks.append(frame_mask)
+        return self.model(x, t, y, frame_mask=frame_mask)
+
+    def null_cond(self, cond):
+        return self.model.null_cond(cond)
+
+
+@pytest.mark.parametrize("scheduler, sampler", [(RectifiedFlow(num_sampling_steps=3), "euler"),
+                                                (RectifiedFlow(num_sampling_steps=3), "heun"),
+                                                (IDDPM(num_sampling_steps=3), "ddim"),
+                                                (IDDPM(num_sampling_steps=3), "ddpm")])
+def test_given_frames_are_held_in_every_sampler_and_both_guidance_branches(scheduler, sampler):
+    learn_sigma = isinstance(scheduler, IDDPM)
+    net = MaskRecorder(tiny_model(learn_sigma))
+    given = given_frames(k=2)
+    z = torch.randn(2, 4, 4, 8, 8)
+    out = scheduler.sample(net, z, dict(y=torch.tensor([0, 1])), cfg_scale=3.0, progress=False, sampler=sampler,
+                           generator=torch.Generator().manual_seed(0), given=given)
+    assert torch.equal(out[:, :, :2], given.latents[:, :, :2])  # exactly the given latents
+    assert not torch.allclose(out[:, :, 2:], z[:, :, 2:])  # the rest was generated
+    assert net.masks and all(torch.equal(m, torch.cat([given.mask, given.mask])) for m in net.masks)
+
+
+#################################################################################
+#                                   Training                                    #
+#################################################################################
+
+def test_frame_masks_follow_their_probabilities_and_kinds():
+    sampler = FrameMaskSampler(dict(none=0.2, first=0.3, first_k=0.3, last_k=0.2, max_k=3))
+    masks = sampler.draw(4000, 9, torch.Generator().manual_seed(0))  # (n, T) True = generated
+    given = ~masks
+    none = ~given.any(1)
+    first_only = given[:, 0] & (given.sum(1) == 1)
+    prefix = given[:, 0] & (given.sum(1) > 1)
+    suffix = given[:, -1] & ~given[:, 0]
+    assert abs(none.float().mean() - 0.2) < 0.03
+    assert given.sum(1).max() <= 3 and masks.any(1).all()  # never more than max_k given, never all
+    assert (none | first_only | prefix | suffix).all()
+    for rows in (prefix, suffix):  # contiguous runs at the start / the end
+        k = given[rows].sum(1)
+        expect = torch.arange(9)[None] < k[:, None]
+        assert torch.equal(given[rows] if rows is prefix else given[rows].flip(1), expect)
+    assert FrameMaskSampler(None).draw(4, 9, torch.Generator()) is None
+
+
+@pytest.mark.parametrize("settings, message", [(dict(none=0.5, first=0.2), "sum to 1"),
+                                               (dict(none=1.0, middle=0.0), "unknown key"),
+                                               (dict(none=1.0, max_k=0), "max_k"), ([0.5, 0.5], "dict")])
+def test_bad_frame_mask_settings_are_refused(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        FrameMaskSampler(settings)
+
+
+def test_masked_frames_carry_no_loss_in_iddpm():
+    x0, noise = torch.randn(2, 4, 3, 4, 4), torch.randn(2, 4, 3, 4, 4)
+    mask = torch.tensor([[False, True, True], [True, True, True]])
+    seen = []
+
+    def model(x, t, frame_mask=None):
+        seen.append((x, frame_mask))
+        return torch.zeros(x.shape[0], 8, *x.shape[2:])
+
+    diffusion = IDDPM()
+    t = torch.tensor([500, 500])
+    a = diffusion.training_losses(model, x0, {}, t=t, noise=noise, mask=mask)["loss"]
+    noise2 = noise.clone()
+    noise2[0, :, 0] += 1.0  # only the given frame's target changes
+    b = diffusion.training_losses(model, x0, {}, t=t, noise=noise2, mask=mask)["loss"]
+    torch.testing.assert_close(a, b)
+    assert torch.equal(seen[0][0][0, :, 0], x0[0, :, 0]) and torch.equal(seen[0][1], mask)
+
+
+#################################################################################
+#                               Pipeline and CLI                                #
+#################################################################################
+
+@pytest.fixture(scope="module")
+def pipe():
+    from opensora_lite import VideoPipeline
+
+    return VideoPipeline.from_config(SHAPES)
+
+
+def test_image_to_video_starts_from_the_image_within_the_vae_round_trip(pipe):
+    real = pipe(classes=[5], num_frames=17, steps=4, progress=False).videos[0]  # (3, T, H, W): a clip to take frame 0 from
+    image = real[:, 0]
+    out = pipe(classes=[5, 5], num_frames=16, first_frame=image, steps=4, seed=3, progress=False)
+    assert out.videos.shape == (2, 3, 16, 64, 64) and out.given[:, 0].all() and not out.given[:, 1:].any()
+    round_trip = pipe.decode(pipe.encode(image[None, :, None]), 1)[0, :, 0]  # the image through the VAE alone
+    for video in out.videos:
+        assert (video[:, 0] - round_trip).abs().mean() < 0.03  # frame 0 is the condition, up to VAE rounding
+    assert not torch.allclose(out.videos[0], out.videos[1], atol=0.05)  # seeds still differ after frame 0
+
+
+def test_extend_keeps_the_real_frames_and_adds_windows(pipe):
+    clip = pipe(classes=[2], num_frames=16, steps=2, progress=False).videos[0]  # (3, 16, H, W)
+    out = pipe(classes=[2], extend=clip, num_frames=33, steps=2, progress=False)
+    assert out.videos.shape == (1, 3, 33, 64, 64)
+    assert torch.equal(out.videos[0, :, :16], clip)  # the given clip comes first, untouched
+    assert out.given[0, :16].all() and not out.given[0, 16:].any()
+    assert torch.isfinite(out.videos).all()
+
+
+def test_long_videos_are_made_window_by_window(pipe, monkeypatch):
+    windows = []
+    real_sample = pipe.sample_latents
+
+    def counting(z, cond, steps, cfg_scale, sampler, progress, seed, given=None, num_frames=None):
+        windows.append((z.shape[2], given is not None))
+        return real_sample(z, cond, steps, cfg_scale, sampler, progress, seed, given, num_frames)
+
+    monkeypatch.setattr(pipe, "sample_latents", counting)
+    out = pipe(classes=[0], num_frames=40, steps=2, progress=False)
+    assert out.videos.shape == (1, 3, 40, 64, 64)
+    # 17 frames, then windows of 17 frames given 9 and adding 8: 17 + 8 + 8 + 8 >= 40
+    assert windows == [(9, False), (9, True), (9, True), (9, True)]
+
+
+@pytest.fixture(scope="module")
+def tool():
+    return load_tool("inference")
+
+
+def bad(tool, capsys, *argv):
+    code = run_cli(tool.main, [str(a) for a in argv])
+    err = capsys.readouterr().err
+    return code, err
+
+
+def test_bad_conditions_are_one_line_exit_2(tool, capsys, tmp_path):
+    not_an_image = tmp_path / "broken.png"
+    not_an_image.write_bytes(b"not a png")
+    short = tmp_path / "short.mp4"
+    write_video(short, np.zeros((4, 64, 64, 3), np.uint8))
+    thin = tmp_path / "thin.png"
+    Image.new("RGB", (4000, 2)).save(thin)
+    cases = [
+        (("--first-frame", not_an_image), "cannot read the image"),
+        (("--extend", short, "--frames", 40), "fewer than the 9"),
+        (("--first-frame", thin), "aspect"),
+        (("--first-frame", thin, "--extend", short), "exclude each other"),
+        (("--first-frame", tmp_path / "missing.png"), "no such file"),
+    ]
+    for args, message in cases:
+        code, err = bad(tool, capsys, SHAPES, "--class", 1, "--steps", 1, "--save-dir", tmp_path / "out",
+                        "--no-progress", *args)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
