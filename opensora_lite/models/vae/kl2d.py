@@ -3,9 +3,12 @@
 The network itself is diffusers' (never re-implemented here), held as ``self.module`` so Open-Sora
 pipeline checkpoints (``spatial_vae.module.*``) load as they are. Weights come from nowhere but local
 files: a diffusers folder, a single ``.safetensors`` file, or random initialisation from a config.
-diffusers is imported when a VAE is built, not when this module is (it takes seconds).
+diffusers is imported when a VAE is built, not when this module is, and then only the AutoencoderKL
+module, without the optional integrations diffusers pulls in when they are installed
+(:func:`autoencoder_kl_class`).
 """
 import os
+import sys
 from typing import List, Mapping, Optional, Sequence
 
 import torch
@@ -36,6 +39,32 @@ SDXL_VAE_CONFIG = dict(
 OPEN_SORA_LATENT_SCALE = 0.18215
 # Frames per call of the 2-D VAE in Open-Sora v1.2 (OpenSoraVAE_V1_2 and inference/sample.py).
 OPEN_SORA_MICRO_BATCH_SIZE = 4
+# Packages diffusers.models imports whenever they are installed (quantizer configs, LoRA hooks), none of
+# which an AutoencoderKL uses: with them a VAE import took ~8 s on a loaded 2-core host, without ~2 s
+# (issue #17; diffusers 0.42: `python -X importtime -c "from diffusers.models.autoencoders.autoencoder_kl
+# import AutoencoderKL"`).
+DIFFUSERS_OPTIONAL_IMPORTS = ("transformers", "peft", "bitsandbytes")
+
+
+def autoencoder_kl_class():
+    """diffusers' ``AutoencoderKL`` class, imported from its module with diffusers' optional integrations hidden.
+
+    Each of ``DIFFUSERS_OPTIONAL_IMPORTS`` not yet imported is set to None in ``sys.modules`` during the
+    import: ``importlib.util.find_spec`` then answers None, so diffusers takes it as not installed (in this
+    process: diffusers caches the answer; its LoRA and quantization features stay off) and skips it. The
+    entries are removed afterwards, so the packages themselves stay importable. A process that imported
+    them, or diffusers, before is left as it is.
+    """
+    hidden = [name for name in DIFFUSERS_OPTIONAL_IMPORTS if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None
+    try:
+        from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+    return AutoencoderKL
 
 
 def _diffusers_state_dict(path: str, model) -> dict:
@@ -52,10 +81,8 @@ def _diffusers_state_dict(path: str, model) -> dict:
 
 
 def _autoencoder_from_config(config: Optional[Mapping]):
-    from diffusers import AutoencoderKL
-
     try:
-        return AutoencoderKL(**dict(SDXL_VAE_CONFIG if config is None else config))
+        return autoencoder_kl_class()(**dict(SDXL_VAE_CONFIG if config is None else config))
     except TypeError as err:  # an unknown key
         raise ConfigError(f"VideoAutoencoderKL: bad AutoencoderKL config: {err}") from None
 
@@ -75,10 +102,8 @@ def build_autoencoder_kl(from_pretrained: Optional[str] = None, config: Optional
         if config is not None:
             raise ConfigError("VideoAutoencoderKL: give either a diffusers folder (from_pretrained) or a config, "
                               "not both: the folder has its own config.json")
-        from diffusers import AutoencoderKL
-
         try:
-            return AutoencoderKL.from_pretrained(path, subfolder=subfolder, local_files_only=True)
+            return autoencoder_kl_class().from_pretrained(path, subfolder=subfolder, local_files_only=True)
         except Exception as err:  # missing config.json / weights, bad files
             where = f" (subfolder {subfolder!r})" if subfolder else ""
             raise CheckpointError(f"cannot load a diffusers AutoencoderKL from folder {path!r}{where}: {err}") from None
