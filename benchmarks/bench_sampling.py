@@ -1,14 +1,16 @@
 """Speed vs quality of rectified-flow sampling on the shipped shapes model: judged accuracy per model evaluation.
 
-    python benchmarks/bench_sampling.py                 # Euler and Heun at several step counts
+    python benchmarks/bench_sampling.py                 # Euler, Heun and DPM-Solver++(2M) at several step counts
     python benchmarks/bench_sampling.py --pab           # + attention broadcast (benchmarks/archive/pab.py)
+    python benchmarks/bench_sampling.py --points euler:25 dpm++2m:6 dpm++2m:8   # just these points
     python benchmarks/bench_sampling.py --quick         # smoke run (random init if no weights)
 
 For every point, ``clips_per_class`` clips of every class are generated (the same seeds at every point:
 clip i starts from the noise of seed i) with ``opensora_lite.VideoPipeline``, decoded by the
 shipped VAE, and judged by ``opensora_lite.eval.shapes_judge.judge_accuracy`` (a clip counts when the
-judge sees its class's shape moving its class's way). NFE = network evaluations per clip: Euler makes one
-per step, Heun two; classifier-free guidance batches the conditional and null rows into that one call.
+judge sees its class's shape moving its class's way). NFE = network evaluations per clip: Euler and
+DPM-Solver++(2M) make one per step, Heun two; classifier-free guidance batches the conditional and null
+rows into that one call.
 """
 import argparse
 import json
@@ -24,6 +26,8 @@ from benchmarks.common import ROOT, fmt_table, machine_info, save_json, set_quie
 CONFIG = "configs/shapes/stdit_shapes.py"
 EULER_STEPS = [1, 2, 3, 4, 6, 8, 12, 16, 25, 50]
 HEUN_STEPS = [1, 2, 3, 4, 6, 8, 12]
+DPM_STEPS = [2, 3, 4, 5, 6, 8, 12]
+CALLS_PER_STEP = {"euler": 1, "heun": 2, "dpm++2m": 1}  # network evaluations per solver step
 PAB_STEPS = [8, 12, 16, 25]
 PAB_EVERY = [2, 3]
 
@@ -34,6 +38,10 @@ def parse_args(argv=None):
     p.add_argument("--clips-per-class", type=int, default=4)
     p.add_argument("--euler", type=int, nargs="*", default=EULER_STEPS, help="Euler step counts")
     p.add_argument("--heun", type=int, nargs="*", default=HEUN_STEPS, help="Heun step counts")
+    p.add_argument("--dpm", type=int, nargs="*", default=DPM_STEPS, help="DPM-Solver++(2M) step counts")
+    p.add_argument("--points", nargs="+", metavar="SAMPLER:STEPS",
+                   help=f"only these points, e.g. euler:25 dpm++2m:8 (samplers: {', '.join(CALLS_PER_STEP)}); "
+                        "replaces --euler/--heun/--dpm")
     p.add_argument("--pab", action="store_true", help="add Euler with temporal-attention broadcast")
     p.add_argument("--pab-steps", type=int, nargs="*", default=PAB_STEPS)
     p.add_argument("--pab-every", type=int, nargs="*", default=PAB_EVERY)
@@ -47,8 +55,16 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int)
     p.add_argument("--out")
     args = p.parse_args(argv)
+    if args.points:
+        try:
+            args.points = [(name, int(steps)) for name, steps in (point.rsplit(":", 1) for point in args.points)]
+        except ValueError:
+            p.error(f"--points takes SAMPLER:STEPS, got {args.points}")
+        unknown = sorted({name for name, _ in args.points} - set(CALLS_PER_STEP))
+        if unknown:
+            p.error(f"unknown sampler(s) {unknown} in --points; choose from {list(CALLS_PER_STEP)}")
     if args.quick:
-        args.clips_per_class, args.euler, args.heun = 1, [2, 4], [2]
+        args.clips_per_class, args.euler, args.heun, args.dpm = 1, [2, 4], [2], [4]
         args.pab_steps, args.pab_every = [4], [2]
     return args
 
@@ -59,8 +75,8 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     from benchmarks.archive.pab import attention_broadcast
     from opensora_lite.config import load_config
-    from opensora_lite.pipeline import VideoPipeline
     from opensora_lite.eval.shapes_judge import judge_clips
+    from opensora_lite.pipeline import VideoPipeline
 
     set_quiet(not args.quick)
     info = machine_info()
@@ -87,7 +103,11 @@ def main(argv=None):
                    sampler=sampler, batch_size=args.batch_size, progress=False)
         return out.videos, out.timings
 
-    points = [("euler", s, None) for s in args.euler] + [("heun", s, None) for s in args.heun]
+    if args.points:
+        points = [(name, steps, None) for name, steps in args.points]
+    else:
+        points = ([("euler", s, None) for s in args.euler] + [("heun", s, None) for s in args.heun]
+                  + [("dpm++2m", s, None) for s in args.dpm])
     if args.pab:
         points += [("euler", s, k) for s in args.pab_steps for k in args.pab_every]
     generate(classes[: args.batch_size], 2, "euler")  # warm-up
@@ -104,7 +124,7 @@ def main(argv=None):
             reuse = 0.0
         verdicts = judge_clips(videos)
         correct = [v["class_id"] == c for v, c in zip(verdicts, classes)]
-        row = dict(solver=solver, broadcast_every=every, steps=steps, nfe=steps * (2 if solver == "heun" else 1),
+        row = dict(solver=solver, broadcast_every=every, steps=steps, nfe=steps * CALLS_PER_STEP[solver],
                    accuracy=sum(correct) / len(correct), clips=len(classes),
                    rejected=sum(v["class_id"] is None for v in verdicts),
                    sampling_s=timings["sampling"], sampling_s_per_clip=timings["sampling"] / len(classes),
@@ -118,7 +138,7 @@ def main(argv=None):
     path = save_json("bench_sampling", dict(
         machine={**info, "load_average_at_end": list(os.getloadavg())}, config=CONFIG, random_init=random_init,
         dtype=args.dtype,
-        cfg_scale=args.cfg_scale if args.cfg_scale is not None else gen.scheduler.cfg_scale,
+        cfg_scale=args.cfg_scale if args.cfg_scale is not None else pipe.scheduler.cfg_scale,
         clips_per_class=args.clips_per_class, frames=frames, results=rows, command="python " + " ".join(sys.argv)),
         args.quick, args.out)
     print("saved", path)
