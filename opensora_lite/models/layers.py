@@ -252,12 +252,20 @@ _FUSED_LINEAR_GELU = None  # None: not probed yet; then True / False
 
 
 def _fused_linear_gelu_available() -> bool:
+    """Whether oneDNN's fused linear + tanh-GELU exists and agrees with Linear + GELU, probed once in fp32.
+
+    The probe runs with autocast off: the first MLP call may come under bf16 autocast, where the reference
+    F.linear would run in bf16 (4e-3 off) and switch the fused path off for the whole process.
+    """
     global _FUSED_LINEAR_GELU
     if _FUSED_LINEAR_GELU is None:
+        g = torch.Generator().manual_seed(0)
+        x, w, b = torch.randn(2, 8, generator=g), torch.randn(4, 8, generator=g), torch.randn(4, generator=g)
         try:
-            x, w, b = torch.randn(2, 8), torch.randn(4, 8), torch.randn(4)
-            fused = torch.ops.mkldnn._linear_pointwise(x, w, b, "gelu", [], "tanh")
-            _FUSED_LINEAR_GELU = bool(torch.allclose(fused, F.gelu(F.linear(x, w, b), approximate="tanh"), atol=1e-5))
+            with torch.autocast("cpu", enabled=False):
+                fused = torch.ops.mkldnn._linear_pointwise(x, w, b, "gelu", [], "tanh")
+                reference = F.gelu(F.linear(x, w, b), approximate="tanh")
+            _FUSED_LINEAR_GELU = bool(torch.allclose(fused, reference, atol=1e-5))
         except (AttributeError, RuntimeError, NotImplementedError):
             _FUSED_LINEAR_GELU = False
     return _FUSED_LINEAR_GELU
