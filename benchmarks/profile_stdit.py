@@ -2,6 +2,7 @@
 
     python benchmarks/profile_stdit.py                  # bf16 autocast and fp32, 3 profiled calls each
     python benchmarks/profile_stdit.py --dtypes bf16 --calls 1    # smoke
+    python benchmarks/profile_stdit.py --threads 1      # on a shared machine: no waits on preempted threads
 
 The model is bench_stdit.py's default (hidden 384, depth 12, 6 heads, patch 2, latent 4x32x32, batch 2),
 random weights, no gradient (sampling). After two warm-up calls, ``--calls`` forwards run under the
@@ -61,8 +62,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dtypes", nargs="+", default=["bf16", "fp32"], choices=["bf16", "fp32"])
     p.add_argument("--calls", type=int, default=3)
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's, = cores)")
     p.add_argument("--out")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     info = machine_info()
     print(json.dumps(info))
     model, inputs = build()
