@@ -10,7 +10,9 @@ clip i starts from the noise of seed i) with ``opensora_lite.VideoPipeline``, de
 shipped VAE, and judged by ``opensora_lite.eval.shapes_judge.judge_accuracy`` (a clip counts when the
 judge sees its class's shape moving its class's way). NFE = network evaluations per clip: Euler and
 DPM-Solver++(2M) make one per step, Heun two; classifier-free guidance batches the conditional and null
-rows into that one call.
+rows into that one call. ``video error`` is a solver-accuracy figure that does not depend on the judge:
+the relative RMS distance of the decoded clips to those of a fine reference solve of the same noise
+(``--reference``, default Heun 50 = 100 NFE).
 """
 import argparse
 import json
@@ -46,6 +48,8 @@ def parse_args(argv=None):
     p.add_argument("--pab-steps", type=int, nargs="*", default=PAB_STEPS)
     p.add_argument("--pab-every", type=int, nargs="*", default=PAB_EVERY)
     p.add_argument("--pab-targets", nargs="+", default=["temporal"], choices=["temporal", "spatial"])
+    p.add_argument("--reference", default="heun:50", metavar="SAMPLER:STEPS",
+                   help="fine solve the video error is measured against ('none': skip it)")
     p.add_argument("--cfg-scale", type=float, help="default: the config's")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--batch-size", type=int, default=16)
@@ -55,14 +59,20 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int)
     p.add_argument("--out")
     args = p.parse_args(argv)
-    if args.points:
+
+    def parse_points(points, option):
         try:
-            args.points = [(name, int(steps)) for name, steps in (point.rsplit(":", 1) for point in args.points)]
+            parsed = [(name, int(steps)) for name, steps in (point.rsplit(":", 1) for point in points)]
         except ValueError:
-            p.error(f"--points takes SAMPLER:STEPS, got {args.points}")
-        unknown = sorted({name for name, _ in args.points} - set(CALLS_PER_STEP))
+            p.error(f"{option} takes SAMPLER:STEPS, got {points}")
+        unknown = sorted({name for name, _ in parsed} - set(CALLS_PER_STEP))
         if unknown:
-            p.error(f"unknown sampler(s) {unknown} in --points; choose from {list(CALLS_PER_STEP)}")
+            p.error(f"unknown sampler(s) {unknown} in {option}; choose from {list(CALLS_PER_STEP)}")
+        return parsed
+
+    if args.points:
+        args.points = parse_points(args.points, "--points")
+    args.reference = None if args.reference == "none" else parse_points([args.reference], "--reference")[0]
     if args.quick:
         args.clips_per_class, args.euler, args.heun, args.dpm = 1, [2, 4], [2], [4]
         args.pab_steps, args.pab_every = [4], [2]
@@ -111,6 +121,15 @@ def main(argv=None):
     if args.pab:
         points += [("euler", s, k) for s in args.pab_steps for k in args.pab_every]
     generate(classes[: args.batch_size], 2, "euler")  # warm-up
+    reference = None
+    if args.reference:
+        reference = generate(classes, args.reference[1], args.reference[0], seed=args.seed)[0]  # (N, 3, T, H, W)
+
+    def video_error(videos):
+        if reference is None:
+            return None
+        return float((videos - reference).pow(2).mean().sqrt() / reference.pow(2).mean().sqrt())
+
     rows = []
     for solver, steps, every in points:
         wait_for_quiet()  # the sampling time of this point should not include other processes' work
@@ -128,18 +147,22 @@ def main(argv=None):
                    accuracy=sum(correct) / len(correct), clips=len(classes),
                    rejected=sum(v["class_id"] is None for v in verdicts),
                    sampling_s=timings["sampling"], sampling_s_per_clip=timings["sampling"] / len(classes),
-                   decoding_s=timings["decoding"], attention_reuse_fraction=reuse, label=label)
+                   decoding_s=timings["decoding"], attention_reuse_fraction=reuse, label=label,
+                   video_error=video_error(videos))
         rows.append(row)
+        error = "-" if row["video_error"] is None else f"{row['video_error']:.4f}"
         print(f"  {label:40s} steps {steps:3d} NFE {row['nfe']:3d}: accuracy {row['accuracy']:.3f} "
-              f"({row['rejected']} rejected), sampling {timings['sampling']:.2f} s")
-    header = ["sampler", "steps", "NFE", "judged accuracy", "rejected", "sampling s / clip"]
+              f"({row['rejected']} rejected), video error {error}, sampling {timings['sampling']:.2f} s")
+    header = ["sampler", "steps", "NFE", "judged accuracy", "rejected", "video error", "sampling s / clip"]
     print(fmt_table(header, [[r["label"], r["steps"], r["nfe"], f"{r['accuracy']:.3f}", r["rejected"],
+                              "-" if r["video_error"] is None else f"{r['video_error']:.4f}",
                               r["sampling_s_per_clip"]] for r in rows]))
     path = save_json("bench_sampling", dict(
         machine={**info, "load_average_at_end": list(os.getloadavg())}, config=CONFIG, random_init=random_init,
         dtype=args.dtype,
         cfg_scale=args.cfg_scale if args.cfg_scale is not None else pipe.scheduler.cfg_scale,
-        clips_per_class=args.clips_per_class, frames=frames, results=rows, command="python " + " ".join(sys.argv)),
+        clips_per_class=args.clips_per_class, frames=frames, reference=args.reference, results=rows,
+        command="python " + " ".join(sys.argv)),
         args.quick, args.out)
     print("saved", path)
 
