@@ -63,10 +63,10 @@ def train_and_judge(run: str, args) -> None:
     from opensora_lite.data.datasets import LatentCacheDataset
     from opensora_lite.data.shapes import split_class_id
     from opensora_lite.engine.checkpoint import load_checkpoint
-    from opensora_lite.pipeline import VideoPipeline
     from opensora_lite.engine.train_loop import step_draws
     from opensora_lite.engine.train_step import TrainStep
     from opensora_lite.eval.shapes_judge import judge_clips
+    from opensora_lite.pipeline import VideoPipeline
     from opensora_lite.registry import MODELS, SCHEDULERS, build_module
 
     name, seed = run.rsplit(":", 1)

@@ -1,12 +1,13 @@
 """IDDPM against facebookresearch/DiT's diffusion (fixture ``iddpm``), run through STDiT on 1-frame clips."""
 import pytest
 import torch
-from conftest import dit_tiny_stdit, fixture_atol, load_fixture
 
 from opensora_lite.errors import ConfigError
 from opensora_lite.registry import SCHEDULERS, build_module
 from opensora_lite.schedulers import IDDPM, space_timesteps
 from opensora_lite.schedulers.iddpm import discretized_gaussian_log_likelihood
+
+from conftest import dit_tiny_stdit, fixture_atol, load_fixture
 
 NULL_CLASS = 10
 DIT_CFG_CHANNELS = 3  # DiT's forward_with_cfg guides only the first 3 of 4 latent channels

@@ -320,7 +320,7 @@ def test_list_classes(tool, capsys):
     ([UCF101, "--class", "PlayingGuitr"], "unknown class 'PlayingGuitr': closest are PlayingGuitar (62)"),
     ([SKY, "--class", "3"], "is unconditional (num_classes=0): it has no classes, so --class is not accepted"),
     ([SKY, "--cfg-scale", "4"], "it has no guidance"),
-    ([UCF101, "--sampler", "euler", *TINY], "unknown IDDPM sampler 'euler'"),
+    ([UCF101, "--sampler", "euler", *TINY], "unknown sampler 'euler'"),
     ([UCF101, "--save-dir", "{tmp}"], "missing pretrained_models/Latte/ucf101.pt (ckpt.model): Latte's released UCF-101"),
     ([SKY, "--random-init", "--save-dir", "{tmp}"], "missing pretrained_models/sd-vae-ft-ema (vae.from_pretrained): the SD VAE"),
     ([str(ROOT / "configs" / "shapes" / "stdit_shapes.py"), "--ckpt", "{latte}", "--save-dir", "{tmp}"],

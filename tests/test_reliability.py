@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -20,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from opensora_lite.cli import run_cli
 from opensora_lite.config import load_config
 from opensora_lite.data.sampler import GlobalBatchSampler
+from opensora_lite.data.video_io import write_video
 from opensora_lite.engine import run_checkpoint as rc
 from opensora_lite.engine.checkpoint import save_checkpoint
 from opensora_lite.engine.run_checkpoint import (
@@ -97,6 +99,13 @@ def tiny(tmp_path_factory):
 #                         1. Hostile and broken checkpoints                      #
 ##################################################################################
 
+def _readable_clip(root: Path) -> Path:
+    """A real 4-frame clip: vae_recon checks its inputs before it loads any weights."""
+    path = root / "clip.mp4"
+    write_video(path, np.zeros((4, 16, 16, 3), np.uint8), overwrite=True)
+    return path
+
+
 def _train_vae_config(root: Path) -> Path:
     path = root / "tiny_vae_train.py"
     path.write_text(TINY_VAE + f"\ndataset = dict(type='VideoClipDataset', source={str(root / 'none.csv')!r})\n"
@@ -129,8 +138,8 @@ LOADING_PATHS = {
                                                "--resume",
                                                _hostile_resume_folder(t["root"], Path(str(evil) + ".marker"))]),
     "train_vae --vae_init": lambda t, evil: (TRAIN_VAE, [_train_vae_config(t["root"]), "--vae_init", evil]),
-    "vae_recon --ckpt": lambda t, evil: (VAE_RECON, [t["config"], "--input", t["root"] / "clip.mp4", "--ckpt", evil,
-                                                     "--save-dir", t["root"] / "recon"]),
+    "vae_recon --ckpt": lambda t, evil: (VAE_RECON, [t["config"], "--input", _readable_clip(t["root"]), "--ckpt",
+                                                     evil, "--save-dir", t["root"] / "recon"]),
 }
 
 

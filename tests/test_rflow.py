@@ -3,11 +3,12 @@ import math
 
 import pytest
 import torch
-from conftest import dit_tiny_stdit, fixture_atol, load_fixture
 
 from opensora_lite.errors import ConfigError
 from opensora_lite.registry import SCHEDULERS, build_module
 from opensora_lite.schedulers import RectifiedFlow, shift_timesteps, timestep_transform
+
+from conftest import dit_tiny_stdit, fixture_atol, load_fixture
 
 NULL_CLASS = 10  # dit_tiny has 10 classes; id 10 is the null class
 TT_CASES = ["img256", "img512", "img1024", "vid240p_17f", "vid240p_51f", "vid480p_102f", "vid720p_204f",

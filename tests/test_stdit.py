@@ -4,13 +4,14 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import fixture_atol, load_fixture
 
 from opensora_lite.engine.checkpoint import load_checkpoint
 from opensora_lite.errors import ConfigError
 from opensora_lite.models import STDiT
 from opensora_lite.models.layers import PatchEmbed3D, TimestepEmbedder, get_2d_sincos_pos_embed
 from opensora_lite.registry import MODELS, build_module
+
+from conftest import fixture_atol, load_fixture
 
 RTOL = 1e-5
 FRAMES = 5  # clip length of the video parity tests (odd on purpose)

@@ -65,7 +65,14 @@ def _dataset(args, split: str, num_frames: int, size):
     path = Path(args.data) / f"{split}.csv"
     if not path.is_file():
         raise UserError(f"{path} not found: make the benchmark with tools/make_shapes.py (docs/shapes_benchmark.md)")
-    return VideoClipDataset(path, num_frames=num_frames, size=tuple(size), start=0)
+    return VideoClipDataset(path, num_frames=num_frames, size=tuple(size), start="center")
+
+
+def _first_frames(dataset, index: int, num_frames: int, size):
+    """The first ``num_frames`` frames (3, T, H, W) of clip ``index`` of a dataset, and its class id."""
+    from opensora_lite.data.video_io import read_video
+
+    return read_video(dataset.paths[index], num_frames, size=tuple(size), start=0), dataset.labels[index]
 
 
 def _rate(verdicts) -> float:
@@ -139,9 +146,9 @@ def eval_i2v(pipe, args, out: Path, sample) -> dict:
     val = _dataset(args, "val", 1, pipe.image_size)
     picks = _spread(len(val), args.i2v_clips)
     videos, verdicts = [], []
-    for index in picks:  # one clip per given frame; batched per class would change nothing but speed
-        item = val[index]
-        image, label = item["video"][:, 0], item["cond"]["y"]
+    for index in picks:  # one clip per given frame
+        clip, label = _first_frames(val, index, 1, pipe.image_size)
+        image = clip[:, 0]  # (3, H, W)
         clip = sample(classes=[label], num_frames=args.frames, first_frame=image, seed_offset=index)
         videos.append(clip)
         verdicts.append(judge_image_to_video(clip.videos[0], image, label))
@@ -158,11 +165,10 @@ def eval_extend(pipe, args, out: Path, sample) -> dict:
     picks = _spread(len(val), args.extend_clips)
     videos, verdicts = [], []
     for index in picks:
-        item = val[index]
-        clip = sample(classes=[item["cond"]["y"]], extend=item["video"], num_frames=args.long_frames,
-                      seed_offset=index)
+        context, label = _first_frames(val, index, args.context_frames, pipe.image_size)
+        clip = sample(classes=[label], extend=context, num_frames=args.long_frames, seed_offset=index)
         videos.append(clip)
-        verdicts.append(judge_consistency(clip.videos[0], item["cond"]["y"]))
+        verdicts.append(judge_consistency(clip.videos[0], label))
     _save_grid(videos[:: max(1, len(videos) // 12)], out / "extend")
     return dict(clips=len(picks), context_frames=args.context_frames, frames=args.long_frames,
                 judged_accuracy=_rate(verdicts), failures=_reasons(verdicts))

@@ -34,13 +34,14 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, help="sampling steps (default: the scheduler's)")
     parser.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (default: the scheduler's)")
-    parser.add_argument("--sampler", help="rflow: euler or heun; iddpm: ddpm or ddim (default: the scheduler's)")
+    parser.add_argument("--sampler", help="rflow: euler, heun or dpm++2m; iddpm: ddpm, ddim or dpm++2m (default: the "
+                             "scheduler's)")
     parser.add_argument("--first-frame", metavar="IMAGE", help="image-to-video: a PNG or JPEG every clip starts from")
     parser.add_argument("--extend", metavar="VIDEO", help="continue this clip: the output is the clip, then new frames")
     parser.add_argument("--window", type=int, metavar="F", help="frames per sampled window of a long or continued "
-                                                                "clip (default: the config's inference.window)")
+                                                                "clip (default: the config's inference.window.frames)")
     parser.add_argument("--overlap", type=int, metavar="F", help="frames each new window is conditioned on "
-                                                                 "(default: the config's inference.window)")
+                                                                 "(default: the config's inference.window.overlap)")
     parser.add_argument("--ckpt", help="model weights (default: ckpt.model of the config)")
     parser.add_argument("--vae-ckpt", help="VAE weights (default: ckpt.vae of the config)")
     parser.add_argument("--save-dir", default="samples", help="output folder")

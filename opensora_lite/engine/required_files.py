@@ -29,4 +29,4 @@ def check_required_files(cfg, where: str, skip=()) -> None:
             missing.append(f"missing {path} ({key}): {note}")
     if missing:
         raise CheckpointError(f"{where}: " + " | ".join(missing) + " (put each file there, or set its config "
-                              f"entry to where it is)")
+                              "entry to where it is)")
