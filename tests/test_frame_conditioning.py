@@ -13,7 +13,7 @@ from opensora_lite.schedulers import IDDPM, GivenFrames, RectifiedFlow
 
 from helpers import ROOT, load_tool
 
-SHAPES = str(ROOT / "configs" / "shapes" / "stdit_shapes.py")
+SHAPES = str(ROOT / "configs" / "shapes" / "stdit_shapes_frames.py")  # the frame-masked model (aligned windows)
 
 
 def tiny_model(learn_sigma=False) -> STDiT:

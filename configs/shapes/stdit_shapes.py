@@ -1,8 +1,5 @@
-# The shipped default: a small STDiT trained on the moving-shapes benchmark (12 classes, 17-frame clips, 64x64)
-# with frame masks, so one set of weights generates, animates a first frame, continues clips and makes long videos.
+# The shipped default: a small STDiT trained on the moving-shapes benchmark (12 classes, 16 frames, 64x64).
 #   python tools/inference.py configs/shapes/stdit_shapes.py --class 5 --frames 16
-#   python tools/inference.py configs/shapes/stdit_shapes.py --class square-left --first-frame start.png
-#   python tools/inference.py configs/shapes/stdit_shapes.py --class 5 --extend clip.mp4 --frames 48
 # Reproduce the shipped weights with `make shapes-model` (see README).
 _base_ = ["./vae_shapes.py"]
 
@@ -11,7 +8,7 @@ class_names = "shapes"  # --class takes these names (opensora_lite/data/class_na
 
 model = dict(
     type="STDiT",
-    input_size=(9, 8, 8),  # latent (T', H', W') of 17 frames at 64x64; positions follow the real input
+    input_size=(8, 8, 8),  # latent (T', H', W') of 16 frames at 64x64; positions follow the real input
     patch_size=(1, 2, 2),
     in_channels=4,
     hidden_size=128,
@@ -48,13 +45,8 @@ train = dict(
     log_every=50,
     # Every clip of `dataset` is encoded once by the VAE into this file, then training reads latents.
     latent_cache="data/shapes/latents.safetensors",
-    # Which latent frames are given (clean, no loss): one model for every mode (engine/frame_masks.py).
-    # first = image-to-video, first_k = continuation and each window of a long video.
-    frame_mask=dict(none=0.4, first=0.25, first_k=0.25, last_k=0.1, max_k=7),
 )
 
 ckpt = dict(model="weights/shapes/stdit.safetensors")
 
-# Long and continued clips are made in windows of 17 frames, each given the last 9 frames made (5 latent
-# frames) and adding 8 (engine/frame_plan.py).
-inference = dict(num_frames=16, fps=8, window=dict(frames=17, overlap=9))
+inference = dict(num_frames=16, fps=8)

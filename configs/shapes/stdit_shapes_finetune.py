@@ -1,12 +1,15 @@
-# How the shipped STDiT (weights/shapes/stdit.safetensors) was made this round: the previous shipped model
-# (16-frame clips, no frame masks) fine-tuned on the 17-frame benchmark with window clips and frame masks,
-# on the 17-frame VAE. Training from nothing with configs/shapes/stdit_shapes.py (`make shapes-model`) gets
-# there too, in more steps.
+# How weights/shapes/frames/stdit.safetensors was made: the shipped model (16-frame clips, no frame masks)
+# fine-tuned on the 17-frame benchmark with window clips and frame masks, on the 17-frame VAE
+# (configs/shapes/stdit_shapes_frames.py says how that was made). Data: tools/make_shapes.py --out data/shapes
+# --clips-per-class 300 --val-clips-per-class 30 --frames 17 --long-fraction 0.3 --val-long-clips-per-class 4
+# --long-frames 48 --seed 0
 #   python tools/train.py configs/shapes/stdit_shapes_finetune.py
-_base_ = ["./stdit_shapes.py"]
+_base_ = ["./stdit_shapes_frames.py"]
 
 # Every other clip of train.csv (1,800 of 3,600, windows included): encoding the latent cache costs ~10 s per
-# 16 clips on this 2-core CPU, so the fine-tune reads half the set.
+# 16 clips on a loaded 2-core CPU, so the fine-tune reads half the set. Made with
+#   python -c "import csv; r = list(csv.DictReader(open('data/shapes/train.csv'))); w = csv.DictWriter(
+#   open('data/shapes/train_half.csv', 'w', newline=''), r[0].keys()); w.writeheader(); w.writerows(r[::2])"
 dataset = dict(source="data/shapes/train_half.csv")
 
 train = dict(
@@ -17,4 +20,4 @@ train = dict(
     warmup_steps=100,
 )
 
-ckpt = dict(init="data/prev/stdit.safetensors")  # the previous shipped weights (git history), copied here
+ckpt = dict(init="weights/shapes/stdit.safetensors", vae="weights/shapes/frames/vae.safetensors")

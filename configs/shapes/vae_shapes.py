@@ -1,10 +1,8 @@
 # The tiny video VAE of the moving-shapes benchmark (docs/shapes_benchmark.md):
 # a small diffusers AutoencoderKL per frame (64x64x3 -> 8x8x4) followed by a small causal temporal VAE
-# (2x in time: 17 = 1 + 8 x 2 frames -> 9 latent frames, the first pixel frame alone in latent frame 0, so
-# a given first frame is exactly one latent frame: docs/conditioning.md). shift/scale are buffers:
-# tools/train_vae.py measures them on the training clips so the latents the diffusion model sees have zero
-# mean and unit variance.
-num_frames = 17
+# (2x in time: 16 frames -> 8 latent frames). shift/scale are buffers: tools/train_vae.py measures them
+# on the training clips so the latents the diffusion model sees have zero mean and unit variance.
+num_frames = 16
 image_size = (64, 64)
 
 vae = dict(

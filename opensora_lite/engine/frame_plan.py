@@ -1,16 +1,17 @@
 """How one clip is made from noise and given frames: image-to-video, continuation and long videos.
 
-Everything here works in **aligned windows**: clips whose pixel frame 0 has a latent frame of its own.
-A causal temporal VAE front-pads a clip to a multiple of its time factor f; a clip of 1 + k f frames
-(per micro chunk) gets f - 1 padding frames, so latent frame 0 encodes pixel frame 0 alone. The models
-are trained on such clips (``num_frames = 17`` for the shapes benchmark), so a given first frame is
-exactly one latent frame, and a continuation window conditioned on its first latent frames is exactly a
-training clip with a ``first_k`` frame mask (``engine/frame_masks.py``).
+Frame counts are planned in windows of whole latent frames. A model trained on **aligned** clips
+(``inference.window.aligned = True``) plans aligned windows: a causal temporal VAE front-pads a clip to a
+multiple of its time factor f, and a clip of 1 + k f frames (per micro chunk) gets f - 1 padding frames, so
+latent frame 0 encodes pixel frame 0 alone. Then a given first frame is exactly one latent frame, and a
+continuation window conditioned on its first latent frames is exactly a training clip with a ``first_k``
+frame mask (``engine/frame_masks.py``). Other models get windows of k f frames (latent frame 0 covers f
+frames, as in their training clips).
 
 A request for ``num_frames`` frames is made as follows (``docs/conditioning.md``):
 
-1. the first window: ``aligned(num_frames)`` frames, at most ``window_frames``; its latent frame 0 is the
-   encoded first frame when one is given;
+1. the first window: ``num_frames`` fitted to whole (aligned) latent frames, at most ``window_frames``;
+   its latent frame 0 is the encoded first frame when one is given;
 2. while frames are missing: the last ``overlap_frames`` frames made so far (or of the clip to extend)
    are encoded and given as the first latent frames of the next window of ``window_frames`` frames;
    its decoded frames after the overlap are appended;
@@ -44,6 +45,28 @@ def aligned_frames(vae, num_frames: int) -> int:
         if all(c % f == 1 for c in chunks):
             return frames
         frames += 1
+
+
+def fitted_frames(vae, num_frames: int, aligned: bool) -> int:
+    """``aligned_frames`` for a model trained on aligned clips; else the next whole number of latent frames."""
+    if aligned:
+        return aligned_frames(vae, num_frames)
+    f = vae.temporal_factor
+    return -(-num_frames // f) * f
+
+
+def encode_given(pipe, given_video: torch.Tensor, window_frames: int) -> torch.Tensor:
+    """Latents (n, C, k', h, w) of the k given frames (n, 3, k, H, W) of a window of ``window_frames`` frames.
+
+    The frames are encoded as a whole window, padded by repeating the last given frame: the temporal VAE
+    normalises over the whole clip (GroupNorm), so a frame encoded alone (half of its input the causal zero
+    padding) gets other statistics than in the windows the model was trained on. The convolutions are
+    causal, so the padding changes nothing else in the first k' latent frames.
+    """
+    k = given_video.shape[2]
+    padded = torch.cat([given_video, given_video[:, :, -1:].expand(-1, -1, window_frames - k, -1, -1)], dim=2)
+    latent_frames = pipe.vae.get_latent_size([k, None, None])[0]
+    return pipe.encode(padded)[:, :, :latent_frames]  # (n, C, k', h, w)
 
 
 def load_image(path, size) -> torch.Tensor:
@@ -120,13 +143,15 @@ class FramePlan:
         if first_frame is not None and extend is not None:
             raise UserError("give either a first frame (image-to-video) or a clip to extend, not both")
         vae = pipe.vae
-        window = {"frames": pipe.num_frames, "overlap": None, **pipe.window}
+        window = {"frames": pipe.num_frames, "overlap": None, "aligned": False, **pipe.window}
         window_frames = window_frames or window["frames"]
-        overlap_frames = overlap_frames or extend_overlap or window["overlap"] or window_frames // 2 + 1
+        overlap_frames = overlap_frames or extend_overlap or window["overlap"] or window_frames // 2
         for name, value in (("window_frames", window_frames), ("overlap_frames", overlap_frames)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserError(f"{name} must be a positive integer, got {value!r}")
-        window_frames, overlap_frames = aligned_frames(vae, window_frames), aligned_frames(vae, overlap_frames)
+        aligned = bool(window["aligned"])
+        window_frames = fitted_frames(vae, window_frames, aligned)
+        overlap_frames = fitted_frames(vae, overlap_frames, aligned)
         if overlap_frames >= window_frames:
             raise UserError(f"the overlap ({overlap_frames} frames, aligned) must be shorter than the window "
                             f"({window_frames} frames); lower --overlap or raise --window")
@@ -143,7 +168,7 @@ class FramePlan:
                                 f"frames): ask for the total length you want")
         if not isinstance(num_frames, int) or isinstance(num_frames, bool) or num_frames < 1:
             raise UserError(f"--frames must be a positive integer, got {num_frames!r}")
-        first = min(aligned_frames(vae, num_frames), window_frames)
+        first = min(fitted_frames(vae, num_frames, aligned), window_frames)
         pt = pipe.model.patch_size[0]
         for frames in {first, window_frames, overlap_frames}:
             latent = vae.get_latent_size([frames, None, None])[0]
@@ -172,7 +197,7 @@ class FramePlan:
         z = torch.stack([torch.randn((c, t, h, w), generator=g) for g in noise_gens]).to(pipe.device)
         given = None
         if given_video is not None:
-            known = pipe.encode(given_video)  # (n, C, k', h, w): the given frames' latents
+            known = encode_given(pipe, given_video, frames)  # (n, C, k', h, w): the given frames' latents
             latents = torch.zeros_like(z)
             latents[:, :, : known.shape[2]] = known
             mask = torch.ones(z.shape[0], t, dtype=torch.bool, device=z.device)  # (n, T'): True = generated
