@@ -81,8 +81,11 @@ def main(argv=None):
                    cfg_scale=cfg.scheduler.cfg_scale, quick=args.quick, points={})
     rows = []
     for dtype in args.dtypes:
-        memory = run_with_peak_memory(lambda: results["points"].setdefault(dtype, {}).update(
-            step_seconds=time_steps(model, scheduler, z, y, args.warmup + args.steps, dtype)))
+        def run(dtype=dtype):
+            results["points"].setdefault(dtype, {}).update(
+                step_seconds=time_steps(model, scheduler, z, y, args.warmup + args.steps, dtype))
+
+        memory = run_with_peak_memory(run)
         point = results["points"][dtype]
         per_step = statistics.median(point["step_seconds"][args.warmup:])
         latents = z[:, :, :VAE_MICRO_BATCH]  # (1, 4, 4, 32, 32): one decode micro-batch

@@ -40,7 +40,8 @@ DEFAULT_RUNS = ["logit-normal:0", "logit-normal+shift3:0", "uniform:0", "uniform
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="VARIANT:SEED pairs; variants: " + ", ".join(VARIANTS))
+    p.add_argument("--runs", nargs="+", default=DEFAULT_RUNS,
+                   help="VARIANT:SEED pairs; variants: " + ", ".join(VARIANTS))
     p.add_argument("--evals", default="2000,3000,4000,5000,6000", help="step counts at which to judge samples")
     p.add_argument("--clips-per-class", type=int, default=4)
     p.add_argument("--device", default="cpu")

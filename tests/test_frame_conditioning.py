@@ -159,7 +159,7 @@ def pipe():
 
 
 def test_image_to_video_starts_from_the_image_within_the_vae_round_trip(pipe):
-    real = pipe(classes=[5], num_frames=17, steps=4, progress=False).videos[0]  # (3, T, H, W): a clip to take frame 0 from
+    real = pipe(classes=[5], num_frames=17, steps=4, progress=False).videos[0]  # (3, T, H, W): frame 0 comes from it
     image = real[:, 0]
     out = pipe(classes=[5, 5], num_frames=16, first_frame=image, steps=4, seed=3, progress=False)
     assert out.videos.shape == (2, 3, 16, 64, 64) and out.given[:, 0].all() and not out.given[:, 1:].any()

@@ -225,7 +225,8 @@ def test_existing_dataset_is_not_overwritten(tmp_path, capsys):
     assert run_cli(make_shapes.main, ["--out", str(tmp_path), "--clips-per-class", "1", "--seed", "2"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (tmp_path / "train.csv").read_bytes() == before
-    assert run_cli(make_shapes.main, ["--out", str(tmp_path), "--clips-per-class", "1", "--seed", "2", "--overwrite"]) == 0
+    argv = ["--out", str(tmp_path), "--clips-per-class", "1", "--seed", "2", "--overwrite"]
+    assert run_cli(make_shapes.main, argv) == 0
     assert (tmp_path / "train.csv").read_bytes() == before  # same rows (paths and labels) ...
     now = read_video_frames(tmp_path / "train/00_circle-right/00000.mp4", 16, start=0).astype(int)
     assert np.abs(now - generate_clip(2, 0, 0)[0]).mean() < 1.0  # ... but the seed-2 clips

@@ -9,4 +9,6 @@ num_classes = 0
 model = dict(num_classes=num_classes)
 
 ckpt = dict(model="pretrained_models/Latte/ffs.pt")
-file_notes = {"ckpt.model": "Latte's released FaceForensics Latte-XL/2 weights, ffs.pt from huggingface.co/maxin-cn/Latte"}
+file_notes = {
+    "ckpt.model": "Latte's released FaceForensics Latte-XL/2 weights, ffs.pt from huggingface.co/maxin-cn/Latte",
+}

@@ -9,4 +9,7 @@ num_classes = 0
 model = dict(num_classes=num_classes)
 
 ckpt = dict(model="pretrained_models/Latte/skytimelapse.pt")
-file_notes = {"ckpt.model": "Latte's released SkyTimelapse Latte-XL/2 weights, skytimelapse.pt from huggingface.co/maxin-cn/Latte"}
+file_notes = {
+    "ckpt.model": "Latte's released SkyTimelapse Latte-XL/2 weights, skytimelapse.pt "
+                  "from huggingface.co/maxin-cn/Latte",
+}

@@ -9,4 +9,6 @@ num_classes = 0
 model = dict(num_classes=num_classes)
 
 ckpt = dict(model="pretrained_models/Latte/taichi-hd.pt")
-file_notes = {"ckpt.model": "Latte's released Taichi-HD Latte-XL/2 weights, taichi-hd.pt from huggingface.co/maxin-cn/Latte"}
+file_notes = {
+    "ckpt.model": "Latte's released Taichi-HD Latte-XL/2 weights, taichi-hd.pt from huggingface.co/maxin-cn/Latte",
+}

@@ -4,7 +4,8 @@
 # model fine-tuned for 1,500 steps (configs/shapes/stdit_shapes_finetune.py) on a VAE whose temporal half was
 # fine-tuned for 300 steps on 17-frame clips:
 #   python tools/train_vae.py configs/shapes/vae_shapes_temporal.py --vae_init weights/shapes/vae.safetensors \
-#       --num_frames 17 --dataset.num_frames 17 --vae_train.max_steps 300 --vae_train.lr 3e-4 --vae_train.warmup_steps 50
+#       --num_frames 17 --dataset.num_frames 17 --vae_train.max_steps 300 --vae_train.lr 3e-4 \
+#       --vae_train.warmup_steps 50
 # They are not good enough to ship yet (tools/eval.py: eval_results/frames/results.json).
 #   python tools/inference.py configs/shapes/stdit_shapes_frames.py --class square-left --first-frame start.png
 #   python tools/inference.py configs/shapes/stdit_shapes_frames.py --class 5 --extend clip.mp4 --frames 48

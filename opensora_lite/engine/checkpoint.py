@@ -166,7 +166,8 @@ def read_config(path: str | os.PathLike) -> dict | None:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise CheckpointError(f"checkpoint {path} has a corrupt '{CONFIG_METADATA_KEY}' metadata entry ({err})") from err
+        raise CheckpointError(f"checkpoint {path} has a corrupt '{CONFIG_METADATA_KEY}' metadata entry "
+                              f"({err})") from err
 
 
 #################################################################################
@@ -225,7 +226,8 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         try:
             obj = load_file(str(path), device="cpu")
         except Exception as err:  # SafetensorError has no public base class to catch
-            raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt safetensors file ({err})") from None
+            raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt safetensors file "
+                                  f"({err})") from None
     elif path.suffix in PICKLE_SUFFIXES:
         obj = _load_pickle(path)
     else:
@@ -368,7 +370,8 @@ def load_checkpoint(
         layout = getattr(model, "temporal_position", None)
         if layout != LATTE_LAYOUT:
             raise CheckpointError(f"{where} is a Latte checkpoint but the model has temporal_position={layout!r}; "
-                                  f"Latte's weights need temporal_position={LATTE_LAYOUT!r}: use a configs/latte/ config")
+                                  f"Latte's weights need temporal_position={LATTE_LAYOUT!r}: "
+                                  f"use a configs/latte/ config")
     elif is_dit_state_dict(state_dict):
         state_dict = convert_dit_state_dict(state_dict)
         report.converted_from = "dit"
@@ -411,7 +414,8 @@ def load_checkpoint(
     for key, value in state_dict.items():
         if key in expected:
             target = expected[key]
-            loadable[key] = value.to(target.dtype) if value.is_floating_point() and target.is_floating_point() else value
+            cast = value.is_floating_point() and target.is_floating_point()
+            loadable[key] = value.to(target.dtype) if cast else value
     model.load_state_dict(loadable, strict=False)
     return report
 

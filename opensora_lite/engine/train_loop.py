@@ -57,7 +57,8 @@ def train_settings(cfg) -> dict:
     settings = dict(TRAIN_DEFAULTS, **given)
     check_settings(settings, "train", positive_ints=("batch_size", "max_steps", "ckpt_every", "log_every",
                                                      "max_bad_steps"),
-                   non_negative_ints=("seed", "warmup_steps", "keep_last", "num_workers", "sample_every"), positive=("lr",),
+                   non_negative_ints=("seed", "warmup_steps", "keep_last", "num_workers", "sample_every"),
+                   positive=("lr",),
                    non_negative=("weight_decay", "grad_clip"), fractions=("ema_decay",))
     betas = settings["betas"]
     if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(_is_number(b) and 0 <= b < 1 for b in betas):

@@ -232,7 +232,8 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
             logger.info("step %d %s", step, " ".join(f"{k} {v / s['log_every']:.5f}" for k, v in terms.items()))
             terms = {}
         if s["sample_every"] and step % s["sample_every"] == 0:
-            value = write_sample(trainer.ema.model, sample_batch, s["stage"], run_dir / "samples" / f"step_{step:08d}.mp4")
+            path = run_dir / "samples" / f"step_{step:08d}.mp4"
+            value = write_sample(trainer.ema.model, sample_batch, s["stage"], path)
             logger.info("step %d: EMA reconstruction PSNR %.2f dB (sample in %s)", step, value, run_dir / "samples")
         if step % s["ckpt_every"] == 0 or step == s["max_steps"]:
             save_run_checkpoint(run_dir, step, *trainer.state(), s["keep_last"])

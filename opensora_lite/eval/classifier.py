@@ -23,7 +23,8 @@ class ShapesClassifier(nn.Module):
         self.config = dict(num_classes=num_classes, width=width)
 
         def stage(c_in, c_out):  # halve space and time
-            return nn.Sequential(nn.Conv3d(c_in, c_out, 3, stride=(2, 2, 2), padding=1), nn.GroupNorm(4, c_out), nn.SiLU())
+            return nn.Sequential(nn.Conv3d(c_in, c_out, 3, stride=(2, 2, 2), padding=1), nn.GroupNorm(4, c_out),
+                                 nn.SiLU())
 
         self.body = nn.Sequential(stage(3, width), stage(width, 2 * width), stage(2 * width, 4 * width),
                                   stage(4 * width, FEATURE_DIM))

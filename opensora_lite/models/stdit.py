@@ -214,7 +214,8 @@ class STDiT(nn.Module):
         """1-D sin-cos table of frame indices 0..length-1 -> (length, 1, D), on ref's device and dtype."""
         return self._cached(
             ("frame", length, ref.device, ref.dtype),
-            lambda: get_1d_sincos_pos_embed(self.hidden_size, torch.arange(length))[:, None, :].to(ref.device, ref.dtype),
+            lambda: get_1d_sincos_pos_embed(self.hidden_size, torch.arange(length))[:, None, :].to(
+                ref.device, ref.dtype),
         )
 
     def temporal_positions(self, length: int, ref: torch.Tensor):
@@ -382,7 +383,8 @@ VARIANTS = {
     "STDiT-XL/2": dict(depth=28, hidden_size=1152, num_heads=16, patch_size=(1, 2, 2)),
     # Latte-XL/2 (Vchitect/Latte models/latte.py): its depth 28 alternates spatial and temporal blocks, so it is
     # 14 of our spatial-temporal pairs, in Latte's temporal layout.
-    "Latte-XL/2": dict(depth=14, hidden_size=1152, num_heads=16, patch_size=(1, 2, 2), temporal_position="absolute-once"),
+    "Latte-XL/2": dict(depth=14, hidden_size=1152, num_heads=16, patch_size=(1, 2, 2),
+                       temporal_position="absolute-once"),
 }
 _STDIT_KWARGS = frozenset(inspect.signature(STDiT).parameters)
 
@@ -390,7 +392,8 @@ _STDIT_KWARGS = frozenset(inspect.signature(STDiT).parameters)
 def _build_variant(name: str, kwargs: dict) -> STDiT:
     unknown = sorted(set(kwargs) - _STDIT_KWARGS)
     if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} for model '{name}'; it accepts: {', '.join(sorted(_STDIT_KWARGS))}")
+        raise ConfigError(f"unknown key(s) {unknown} for model '{name}'; it accepts: "
+                          f"{', '.join(sorted(_STDIT_KWARGS))}")
     return STDiT(**{**VARIANTS[name], **kwargs})
 
 
@@ -415,7 +418,7 @@ def STDiT_XL_2(**kwargs) -> STDiT:
 
 
 def Latte_XL_2(**kwargs) -> STDiT:
-    """Latte-XL/2: 14 spatial + 14 temporal blocks, hidden 1152, 16 heads, Latte's layout; keyword arguments override."""
+    """Latte-XL/2: 14 spatial + 14 temporal blocks, hidden 1152, 16 heads, Latte's layout; keywords override."""
     return _build_variant("Latte-XL/2", kwargs)
 
 

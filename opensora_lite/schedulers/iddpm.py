@@ -12,6 +12,7 @@
 * Samplers: ancestral DDPM, DDIM (eta) and DPM-Solver++(2M), with classifier-free guidance on
   ``cfg_channel`` channels.
 """
+import collections
 import math
 from typing import Callable, Iterator, List, Optional, Union
 
@@ -418,8 +419,7 @@ class IDDPM:
         DDPM draws on every step, the last one included (then masked), as upstream does, so a seed
         gives upstream's sample. DDIM draws only when eta != 0 (upstream also draws, unused, at eta 0).
         """
-        out = None
-        for out in self.sample_steps(model, z, model_kwargs, cfg_scale, num_steps, progress, generator, sampler,
-                                     eta, clip_denoised, noise_fn, given):
-            pass
-        return z if out is None else out["sample"]
+        steps = self.sample_steps(model, z, model_kwargs, cfg_scale, num_steps, progress, generator, sampler, eta,
+                                  clip_denoised, noise_fn, given)
+        last = collections.deque(steps, maxlen=1)  # run every step, keep the final one
+        return last[0]["sample"] if last else z

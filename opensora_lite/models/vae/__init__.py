@@ -5,4 +5,5 @@ from .kl2d import VideoAutoencoderKL
 from .pipeline import VideoAutoencoderPipeline
 from .temporal import CausalConv3d, TemporalVAE
 
-__all__ = ["CausalConv3d", "DiagonalGaussian", "TemporalVAE", "VideoAutoencoderKL", "VideoAutoencoderPipeline", "VideoVAE"]
+__all__ = ["CausalConv3d", "DiagonalGaussian", "TemporalVAE", "VideoAutoencoderKL", "VideoAutoencoderPipeline",
+           "VideoVAE"]
