@@ -1,6 +1,6 @@
 """Long videos window by window: peak memory and time against the number of frames (issue: flat in N).
 
-    python benchmarks/bench_long_video.py                    # 16, 64 and 256 frames of the shipped shapes model
+    python benchmarks/bench_long_video.py --steps 4          # 16, 64 and 256 frames, frame-masked shapes model
     python benchmarks/bench_long_video.py --frames 16 64 --steps 2 --quick
 
 Each point runs in a fresh process (benchmarks/common.py: measure_in_child): it builds the shipped pipeline,
@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import fmt_table, machine_info, measure_in_child, run_with_peak_memory, save_json  # noqa: E402
 
-CONFIG = "configs/shapes/stdit_shapes.py"
+CONFIG = "configs/shapes/stdit_shapes_frames.py"  # the frame-masked model: windows of 17 frames given 9
 
 
 def parse_args(argv=None):
