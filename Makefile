@@ -31,7 +31,7 @@ test-fast: install-dist
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -m "not slow" tests
 
-# Reproduce the shipped default model (weights/shapes/*.safetensors) from nothing on a CPU (README: times).
+# Reproduce the shipped default model (weights/shapes/*.safetensors) from nothing on a CPU (times: docs/shapes_model.md).
 # The STDiT's latent cache is made with weights/shapes/vae.safetensors, so the VAE is copied there first.
 shapes-model: install-dist
 	$(PY) tools/make_shapes.py --out data/shapes --clips-per-class 300 --val-clips-per-class 30 --seed 0
