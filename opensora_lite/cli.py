@@ -15,6 +15,17 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UserError(f"{message} (see {self.prog} --help)")
 
 
+def check_device(device: str) -> None:
+    """``--device``: cpu, or cuda where a CUDA device is available; a UserError otherwise."""
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda: no CUDA device is available here; use --device cpu")
+    elif device != "cpu":
+        raise UserError(f"--device must be cpu or cuda, got {device!r}")
+
+
 def run_cli(main, argv=None) -> int:
     """Call ``main(argv)``; turn a :class:`UserError` (and Ctrl-C) into a one-line message."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from opensora_lite.cli import ArgumentParser
+from opensora_lite.cli import ArgumentParser, check_device
 from opensora_lite.config import load_config, parse_overrides
 from opensora_lite.data.class_names import class_table, cli_classes, model_num_classes
 from opensora_lite.engine.required_files import check_required_files
@@ -68,13 +68,7 @@ def check_args(args) -> None:
     for flag, path in (("--first-frame", args.first_frame), ("--extend", args.extend)):
         if path and not Path(path).is_file():
             raise UserError(f"{flag} {path}: no such file")
-    if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda: no CUDA device is available here; use --device cpu")
-    elif args.device != "cpu":
-        raise UserError(f"--device must be cpu or cuda, got {args.device!r}")
+    check_device(args.device)
     save_dir = Path(args.save_dir)
     if save_dir.exists() and not save_dir.is_dir():
         raise UserError(f"--save-dir {save_dir} is a file, not a folder")

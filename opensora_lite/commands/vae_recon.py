@@ -13,7 +13,7 @@ cannot take are skipped with one line each (with the nearest --size that fits). 
 import logging
 from pathlib import Path
 
-from opensora_lite.cli import ArgumentParser
+from opensora_lite.cli import ArgumentParser, check_device
 from opensora_lite.config import load_config
 from opensora_lite.errors import CheckpointError, ConfigError, DataError, UserError
 
@@ -187,13 +187,7 @@ def report_skipped(skipped) -> None:
 def main(argv):
     args = parse_args(argv)
     cfg = load_config(args.config)
-    if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda: no CUDA device is available here; use --device cpu")
-    elif args.device != "cpu":
-        raise UserError(f"--device must be cpu or cuda, got {args.device!r}")
+    check_device(args.device)
     videos = find_videos(args.input)
     save_dir = Path(args.save_dir)
     if save_dir.exists() and not save_dir.is_dir():
