@@ -185,14 +185,15 @@ def test_long_videos_are_made_window_by_window(pipe, monkeypatch):
     real_sample = pipe.sample_latents
 
     def counting(z, cond, steps, cfg_scale, sampler, progress, seed, given=None, num_frames=None):
-        windows.append((z.shape[2], given is not None))
+        windows.append((z.shape[2], 0 if given is None else int((~given.mask).sum(1).max())))  # latent frames given
         return real_sample(z, cond, steps, cfg_scale, sampler, progress, seed, given, num_frames)
 
     monkeypatch.setattr(pipe, "sample_latents", counting)
     out = pipe(classes=[0], num_frames=40, steps=2, progress=False)
     assert out.videos.shape == (1, 3, 40, 64, 64)
-    # 17 frames, then windows of 17 frames given 9 and adding 8: 17 + 8 + 8 + 8 >= 40
-    assert windows == [(9, False), (9, True), (9, True), (9, True)]
+    # 17 frames, then windows of 17 frames given 9 (5 latent frames) and adding 8: 17 + 8 + 8 + 8 >= 40;
+    # every window after the first is given the full overlap, also when it spans two earlier windows
+    assert windows == [(9, 0), (9, 5), (9, 5), (9, 5)]
 
 
 @pytest.fixture(scope="module")

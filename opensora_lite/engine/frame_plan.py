@@ -228,9 +228,10 @@ class FramePlan:
         else:
             pieces = [self.prefix[None].expand(n, -1, -1, -1, -1)]  # the real frames come first
         made = pieces[0].shape[2]
+        tail = pieces[0][:, :, -self.overlap_frames:]  # (n, 3, overlap, H, W): the last frames made so far
         while made < self.num_frames:
-            context = pieces[-1][:, :, -self.overlap_frames:]  # (n, 3, overlap, H, W); pieces hold >= overlap frames
-            new = window(self.window_frames, context, len(pieces))[:, :, self.overlap_frames:]
+            new = window(self.window_frames, tail, len(pieces))[:, :, self.overlap_frames:]  # (n, 3, w - o, H, W)
             pieces.append(new)
-            made += new.shape[2]
+            tail = torch.cat([tail, new], dim=2)[:, :, -self.overlap_frames:]  # a new window adds fewer frames
+            made += new.shape[2]  # than the overlap when window < 2 x overlap, so the tail spans pieces
         return torch.cat(pieces, dim=2)[:, :, : self.num_frames]  # (n, 3, num_frames, H, W)
