@@ -94,7 +94,8 @@ def train_and_judge(run: str, args) -> None:
     t0 = time.time()
     for step in range(1, evals[-1] + 1):
         rows = torch.randint(0, len(latents), (s.batch_size,), generator=draws).to(device)
-        uniforms, t, noise = (d.to(device) for d in step_draws(scheduler, s.batch_size, latents.shape[1:], size, draws))
+        uniforms, t, noise, _ = step_draws(scheduler, s.batch_size, latents.shape[1:], size, draws)
+        uniforms, t, noise = uniforms.to(device), t.to(device), noise.to(device)
         cond = model.drop_cond(dict(y=labels[rows]), uniforms)
         loss = scheduler.training_losses(model, latents[rows], cond, t=t, noise=noise)["loss"].mean()
         trainer.apply(loss)

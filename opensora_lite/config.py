@@ -14,6 +14,8 @@ from mmengine.config import Config
 from .errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+RUN_CONFIG = "config.py"  # a training run folder holds its config ...
+RUN_WEIGHTS = "model_ema.safetensors"  # ... and, once finished, the EMA weights to sample with
 
 
 def parse_value(text: str) -> Any:
@@ -56,6 +58,19 @@ def resolve_shipped_ckpts(cfg: Config) -> None:
     for key, value in ckpt.items():
         if isinstance(value, str) and value:
             ckpt[key] = find_shipped(value) or value
+
+
+def resolve_config(config) -> tuple:
+    """``(config file, default weights or None)`` of a config path or of a training run folder (its
+    ``config.py`` and, once the run has finished, ``model_ema.safetensors``)."""
+    config = Path(config)
+    if not config.is_dir():
+        return config, None
+    if not (config / RUN_CONFIG).is_file():
+        raise ConfigError(f"config {config} is a directory, neither a config file nor a training run folder "
+                          f"(one holds {RUN_CONFIG}); pass a Python config such as configs/shapes/stdit_shapes.py")
+    weights = config / RUN_WEIGHTS
+    return config / RUN_CONFIG, weights if weights.is_file() else None
 
 
 def load_config(path: str, overrides: Mapping[str, Any] | None = None) -> Config:

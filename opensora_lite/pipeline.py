@@ -18,7 +18,7 @@ from typing import Optional, Sequence, Union
 import torch
 from tqdm.auto import tqdm
 
-from .config import load_config
+from .config import load_config, resolve_config
 from .engine.checkpoint import load_checkpoint
 from .engine.frame_plan import FramePlan
 from .engine.required_files import check_required_files
@@ -28,8 +28,6 @@ from .schedulers.guidance import GivenFrames
 
 logger = logging.getLogger(__name__)
 
-RUN_CONFIG = "config.py"  # what a training run folder holds (engine/train_loop.py)
-RUN_WEIGHTS = "model_ema.safetensors"
 DEFAULT_BATCH_SIZE = 4  # clips per sampler call
 
 
@@ -48,7 +46,9 @@ class VideoOutput:
     @property
     def frames(self) -> torch.Tensor:
         """(N, T, H, W, 3) uint8 RGB."""
-        return ((self.videos.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1)
+        from .data.video_io import to_uint8
+
+        return torch.from_numpy(to_uint8(self.videos))
 
     def save(self, save_dir, overwrite: bool = False, grid: bool = True) -> list:
         """Write ``<save_dir>/<id>-<k>.mp4`` per clip (and ``grid-<k>.png``); existing files are kept unless
@@ -125,15 +125,9 @@ class VideoPipeline:
 
         ``random_init`` skips loading (smoke runs and benchmarks), loudly.
         """
-        config = Path(config)
-        if config.is_dir():
-            if not (config / RUN_CONFIG).is_file():
-                raise ConfigError(f"{config} is a folder without {RUN_CONFIG}: pass a config file or a training "
-                                  f"run folder")
-            ckpt = ckpt or (config / RUN_WEIGHTS if (config / RUN_WEIGHTS).is_file() else None)
-            config = config / RUN_CONFIG
+        config, run_weights = resolve_config(config)
         cfg = load_config(str(config), overrides)
-        return cls.from_loaded_config(cfg, str(config), ckpt, vae_ckpt, random_init, device)
+        return cls.from_loaded_config(cfg, str(config), ckpt or run_weights, vae_ckpt, random_init, device)
 
     @classmethod
     def from_loaded_config(cls, cfg, where: str, ckpt=None, vae_ckpt=None, random_init: bool = False,
@@ -227,8 +221,8 @@ class VideoPipeline:
     @torch.no_grad()
     def __call__(self, classes: Optional[Sequence] = None, num_frames: Optional[int] = None, num_samples: int = 1,
                  seed: int = 0, steps: Optional[int] = None, cfg_scale: Optional[float] = None,
-                 sampler: Optional[str] = None, first_frame=None, extend=None, extend_overlap: Optional[int] = None,
-                 window_frames: Optional[int] = None, overlap_frames: Optional[int] = None,
+                 sampler: Optional[str] = None, first_frame=None, extend=None, window_frames: Optional[int] = None,
+                 overlap_frames: Optional[int] = None,
                  batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True) -> VideoOutput:
         """Generate ``num_samples`` clips per class of ``classes`` (ids or names; unconditional models: None).
 
@@ -248,7 +242,7 @@ class VideoPipeline:
         ids = self.class_ids(list(classes) if classes is not None else ([] if self.num_classes == 0 else [0]))
         rows = [c for c in ids for _ in range(num_samples)] if ids else [None] * num_samples
         plan = FramePlan.build(self, num_frames if num_frames is not None else self.num_frames, first_frame, extend,
-                               extend_overlap, window_frames, overlap_frames)
+                               window_frames, overlap_frames)
         timings = dict(sampling=0.0, decoding=0.0)
         videos = []
         starts = range(0, len(rows), batch_size)

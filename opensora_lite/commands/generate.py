@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 from opensora_lite.cli import ArgumentParser, check_device
-from opensora_lite.config import load_config, parse_overrides
+from opensora_lite.config import load_config, parse_overrides, resolve_config
 from opensora_lite.data.class_names import class_table, cli_classes, model_num_classes
-from opensora_lite.engine.required_files import check_required_files
 from opensora_lite.errors import UserError
 
 DTYPES = ("fp32", "bf16")
@@ -82,11 +81,7 @@ def check_args(args) -> None:
 
 def main(argv):
     args = parse_args(argv)
-    config = Path(args.config)
-    if config.is_dir() and not (config / "config.py").is_file():
-        raise UserError(f"config {config} is a directory, neither a config file nor a training run folder "
-                        f"(one holds config.py); pass a Python config such as configs/shapes/stdit_shapes.py")
-    config_file = config / "config.py" if config.is_dir() else config
+    config_file, run_weights = resolve_config(args.config)
     cfg = load_config(str(config_file), args.overrides)
     class_ids, names = cli_classes(args.classes, cfg, args.config)
     if args.list_classes:
@@ -97,14 +92,13 @@ def main(argv):
     if class_ids is None and args.cfg_scale is not None:
         raise UserError(f"{args.config} is unconditional (num_classes=0): it has no guidance, drop --cfg-scale")
     check_args(args)
-    check_required_files(cfg, args.config, skip={"ckpt.model"} if args.ckpt or args.random_init else ())
     import torch
 
     from opensora_lite.pipeline import VideoPipeline
 
     t0 = time.perf_counter()
-    ckpt = args.ckpt or (config / "model_ema.safetensors" if config.is_dir() else None)
-    pipe = VideoPipeline.from_loaded_config(cfg, args.config, ckpt, args.vae_ckpt, args.random_init, args.device)
+    pipe = VideoPipeline.from_loaded_config(cfg, args.config, args.ckpt or run_weights, args.vae_ckpt,
+                                            args.random_init, args.device)
     pipe.to(dtype=torch.bfloat16 if args.dtype == "bf16" else torch.float32)
     if args.fps:
         pipe.fps = args.fps

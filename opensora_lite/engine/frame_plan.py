@@ -137,15 +137,15 @@ class FramePlan:
     prefix: Optional[torch.Tensor]  # (3, M, H, W) clip being continued, or None
 
     @classmethod
-    def build(cls, pipe, num_frames: int, first_frame=None, extend=None, extend_overlap: Optional[int] = None,
-              window_frames: Optional[int] = None, overlap_frames: Optional[int] = None) -> "FramePlan":
+    def build(cls, pipe, num_frames: int, first_frame=None, extend=None, window_frames: Optional[int] = None,
+              overlap_frames: Optional[int] = None) -> "FramePlan":
         """Check a request against the pipeline's model and VAE and plan its windows."""
         if first_frame is not None and extend is not None:
             raise UserError("give either a first frame (image-to-video) or a clip to extend, not both")
         vae = pipe.vae
         window = {"frames": pipe.num_frames, "overlap": None, "aligned": False, **pipe.window}
         window_frames = window_frames or window["frames"]
-        overlap_frames = overlap_frames or extend_overlap or window["overlap"] or window_frames // 2
+        overlap_frames = overlap_frames or window["overlap"] or window_frames // 2
         for name, value in (("window_frames", window_frames), ("overlap_frames", overlap_frames)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserError(f"{name} must be a positive integer, got {value!r}")

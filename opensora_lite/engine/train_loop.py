@@ -13,12 +13,14 @@ import math
 import shutil
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..config import RUN_CONFIG, RUN_WEIGHTS
 from ..data.datasets import LatentCacheDataset, build_latent_cache
 from ..data.sampler import GlobalBatchSampler
 from ..errors import ConfigError, UserError
@@ -33,8 +35,7 @@ logger = logging.getLogger(__name__)
 
 RUN_INFO = "run.json"  # written when a run reaches max_steps
 LOSS_LOG = "loss.jsonl"
-RUN_MARKERS = ("config.py", RUN_INFO, LOSS_LOG, CKPT_DIR)  # what a run folder holds (any of them)
-EMA_EXPORT = "model_ema.safetensors"  # written at the end of a run
+RUN_MARKERS = (RUN_CONFIG, RUN_INFO, LOSS_LOG, CKPT_DIR)  # what a run folder holds (any of them)
 
 TRAIN_DEFAULTS = dict(
     outputs="runs/default", plugin="ddp", precision="fp32", seed=0, batch_size=8, max_steps=1000,
@@ -129,14 +130,17 @@ def _batch_latents(batch, vae, device) -> torch.Tensor:
         return vae.encode(batch["video"].to(device))
 
 
-def step_draws(scheduler, n: int, latent_shape, video_size: dict, gen: torch.Generator) -> tuple:
+def step_draws(scheduler, n: int, latent_shape, video_size: dict, gen: torch.Generator,
+               frame_masks: Optional[FrameMaskSampler] = None) -> tuple:
     """The random draws of one training step for n clips, in this order from ``gen`` (on the CPU):
     condition-dropout uniforms (n,) (the model's ``drop_cond`` decides), timesteps (n,), noise
-    (n, *latent_shape)."""
+    (n, *latent_shape) with latent_shape (C, T', H', W'), then frame masks (n, T') bool, or None (nothing
+    drawn) when ``frame_masks`` is None or not configured."""
     uniforms = torch.rand(n, generator=gen)
     t = scheduler.sample_timesteps(n, video_size, generator=gen)
     noise = torch.randn((n, *latent_shape), generator=gen)
-    return uniforms, t, noise
+    mask = None if frame_masks is None else frame_masks.draw(n, latent_shape[1], gen)
+    return uniforms, t, noise, mask
 
 
 def _vae_fingerprint(cfg, vae_ckpt) -> str:
@@ -184,7 +188,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     run_dir = Path(s["outputs"])
     if info.is_main:
         prepare_run_dir(run_dir, overwrite, resume)
-        cfg.dump(str(run_dir / "config.py"))
+        cfg.dump(str(run_dir / RUN_CONFIG))
     dist.barrier()
     where = config_path or "config"
     if s["batch_size"] % info.world_size:
@@ -244,10 +248,8 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
         cond = {k: v.to(info.device) for k, v in batch["cond"].items()}           # e.g. y (n,)
         # Randomness of this step, drawn for the whole global batch, this rank keeping its rows.
         gen = step_generator(s["seed"], step)
-        uniforms, t, noise = (d[rows].to(info.device) for d in step_draws(scheduler, global_batch, x0.shape[1:],
-                                                                         video_size, gen))
-        mask = frame_masks.draw(global_batch, x0.shape[2], gen)  # (N, T') bool or None
-        mask = None if mask is None else mask[rows].to(info.device)
+        draws = step_draws(scheduler, global_batch, x0.shape[1:], video_size, gen, frame_masks)
+        uniforms, t, noise, mask = (None if d is None else d[rows].to(info.device) for d in draws)
         cond = raw_model.drop_cond(cond, uniforms)  # classifier-free guidance: some rows lose their condition
         with autocast:
             loss = scheduler.training_losses(trainer.model, x0, cond, t=t, noise=noise, mask=mask)["loss"].mean()
@@ -281,7 +283,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
             write_samples(run_dir / "samples" / f"step_{step:08d}", trainer.ema.model, vae, scheduler, cfg)
     bar.close()
     if info.is_main:
-        save_checkpoint(trainer.ema.model, run_dir / EMA_EXPORT)  # the weights to sample with, config included
+        save_checkpoint(trainer.ema.model, run_dir / RUN_WEIGHTS)  # the weights to sample with, config included
         (run_dir / RUN_INFO).write_text(json.dumps(dict(finished=True, step=step, skipped_steps=skipped)))
     dist.barrier()
     return dict(step=step, skipped_steps=skipped, run_dir=str(run_dir), ema=trainer.ema.model)

@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..config import RUN_CONFIG
 from ..data.sampler import GlobalBatchSampler
 from ..data.video_io import write_video
 from ..errors import ConfigError
@@ -181,7 +182,7 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
     where = config_path or "config"
     run_dir = Path(s["outputs"])
     prepare_run_dir(run_dir, overwrite, resume)
-    cfg.dump(str(run_dir / "config.py"))
+    cfg.dump(str(run_dir / RUN_CONFIG))
 
     torch.manual_seed(s["seed"])
     vae = build_module(cfg.vae, MODELS, where=where)
