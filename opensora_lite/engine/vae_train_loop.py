@@ -1,7 +1,7 @@
 """Train the video VAE: the 2-D VAE on frames, the temporal VAE on 2-D latents, or both together.
 
 Stages (``vae_train.stage``):
-* ``"2d"``: the diffusers AutoencoderKL on random frames of the clips: reconstruction + KL.
+* ``"2d"``: the 2-D AutoencoderKL on random frames of the clips: reconstruction + KL.
 * ``"temporal"``: the 2-D VAE frozen; the temporal VAE learns to reconstruct the 2-D latents
   (``latent_loss_weight``) and, through the frozen 2-D decoder, the pixels (``pixel_loss_weight``), + KL.
 * ``"both"``: as ``"temporal"`` with the 2-D VAE trained too.
@@ -87,7 +87,7 @@ def with_perceptual(terms: dict, recon: torch.Tensor, target: torch.Tensor, s: d
 
 
 def loss_2d(vae, video, s, gen, backbone=None) -> dict:
-    """Frames of the clips through the diffusers AutoencoderKL: reconstruction + KL per latent value."""
+    """Frames of the clips through the 2-D AutoencoderKL: reconstruction + KL per latent value."""
     n, _, t = video.shape[:3]
     pick = torch.randint(0, t, (n, s["frames_per_clip"]), generator=gen)              # (N, k)
     frames = video.transpose(1, 2)[torch.arange(n)[:, None], pick].flatten(0, 1)      # (N*k, 3, H, W)

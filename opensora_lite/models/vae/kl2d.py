@@ -1,14 +1,13 @@
-"""The spatial VAE of Open-Sora v1.2: a diffusers ``AutoencoderKL`` applied to every frame of a clip.
+"""The spatial VAE of Open-Sora v1.2: a 2-D ``AutoencoderKL`` (SD/SDXL layout) applied to every frame of a clip.
 
-The network itself is diffusers' (never re-implemented here), held as ``self.module`` so Open-Sora
-pipeline checkpoints (``spatial_vae.module.*``) load as they are. Weights come from nowhere but local
-files: a diffusers folder, a single ``.safetensors`` file, or random initialisation from a config.
-diffusers is imported when a VAE is built, not when this module is, and then only the AutoencoderKL
-module, without the optional integrations diffusers pulls in when they are installed
-(:func:`autoencoder_kl_class`).
+The network is :class:`~opensora_lite.models.vae.autoencoder_kl.AutoencoderKL`, this project's own module with
+diffusers' parameter names, held as ``self.module`` so Open-Sora pipeline checkpoints (``spatial_vae.module.*``)
+load as they are. Weights come from nowhere but local files: a diffusers folder (``config.json`` and
+``diffusion_pytorch_model.safetensors``), a single ``.safetensors`` file, or random initialisation from a config.
+diffusers itself is imported only to convert a single file in the original (LDM) key layout.
 """
+import json
 import os
-import sys
 from typing import List, Mapping, Optional, Sequence
 
 import torch
@@ -18,6 +17,7 @@ from torch import nn
 
 from ...errors import CheckpointError, ConfigError, DataError
 from ...registry import MODELS
+from .autoencoder_kl import AutoencoderKL
 from .distributions import DiagonalGaussian
 
 # The SDXL VAE (also PixArt-Sigma's "sdxlvae"), the spatial VAE of Open-Sora v1.2: 8x spatial downsampling.
@@ -39,40 +39,24 @@ SDXL_VAE_CONFIG = dict(
 OPEN_SORA_LATENT_SCALE = 0.18215
 # Frames per call of the 2-D VAE in Open-Sora v1.2 (OpenSoraVAE_V1_2 and inference/sample.py).
 OPEN_SORA_MICRO_BATCH_SIZE = 4
-# Packages diffusers.models imports whenever they are installed (quantizer configs, LoRA hooks), none of
-# which an AutoencoderKL uses: with them a VAE import took ~8 s on a loaded 2-core host, without ~2 s
-# (issue #17; diffusers 0.42: `python -X importtime -c "from diffusers.models.autoencoders.autoencoder_kl
-# import AutoencoderKL"`).
-DIFFUSERS_OPTIONAL_IMPORTS = ("transformers", "peft", "bitsandbytes")
+# A diffusers folder's weights, in the order they are looked for.
+FOLDER_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 
 
-def autoencoder_kl_class():
-    """diffusers' ``AutoencoderKL`` class, imported from its module with diffusers' optional integrations hidden.
-
-    Each of ``DIFFUSERS_OPTIONAL_IMPORTS`` not yet imported is set to None in ``sys.modules`` during the
-    import: ``importlib.util.find_spec`` then answers None, so diffusers takes it as not installed (in this
-    process: diffusers caches the answer; its LoRA and quantization features stay off) and skips it. The
-    entries are removed afterwards, so the packages themselves stay importable. A process that imported
-    them, or diffusers, before is left as it is.
-    """
-    hidden = [name for name in DIFFUSERS_OPTIONAL_IMPORTS if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None
+def _read_weights(path: str) -> dict:
+    """A state dict from a .safetensors file, or a .bin/.pt file read with ``weights_only=True`` (no pickles)."""
     try:
-        from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
-    finally:
-        for name in hidden:
-            if sys.modules.get(name, ...) is None:
-                del sys.modules[name]
-    return AutoencoderKL
+        if path.endswith(".safetensors"):
+            return load_file(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # not a safetensors file, truncated, a pickle weights_only refuses, ...
+        raise CheckpointError(f"cannot read VAE weights {path!r}: {type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''}") from None
 
 
-def _diffusers_state_dict(path: str, model) -> dict:
+def _diffusers_state_dict(path: str, model: AutoencoderKL) -> dict:
     """Read a single-file VAE checkpoint, converting original (LDM) key names to diffusers' if needed."""
-    try:
-        state_dict = load_file(path)
-    except Exception as err:  # not a safetensors file, truncated, ...
-        raise CheckpointError(f"cannot read VAE weights {path!r}: {type(err).__name__}: {err}") from None
+    state_dict = _read_weights(path)
     if not any(key.startswith("encoder.down_blocks.") for key in state_dict):
         from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 
@@ -80,19 +64,39 @@ def _diffusers_state_dict(path: str, model) -> dict:
     return state_dict
 
 
-def _autoencoder_from_config(config: Optional[Mapping]):
+def _load_into(model: AutoencoderKL, state_dict: dict, path: str) -> AutoencoderKL:
     try:
-        return autoencoder_kl_class()(**dict(SDXL_VAE_CONFIG if config is None else config))
-    except TypeError as err:  # an unknown key
-        raise ConfigError(f"VideoAutoencoderKL: bad AutoencoderKL config: {err}") from None
+        missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        raise CheckpointError(f"VAE weights {path!r} do not fit the AutoencoderKL config: {err}") from None
+    if missing or unexpected:
+        raise CheckpointError(f"VAE weights {path!r} do not fit the AutoencoderKL config: {len(missing)} missing "
+                              f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}) keys")
+    return model
+
+
+def _from_folder(folder: str) -> AutoencoderKL:
+    """An AutoencoderKL from a diffusers folder: its ``config.json`` and weights."""
+    config_path = os.path.join(folder, "config.json")
+    try:
+        with open(config_path) as f:
+            config = json.load(f)
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"cannot load a diffusers AutoencoderKL from folder {folder!r}: {config_path} is "
+                              f"missing or not JSON ({type(err).__name__})") from None
+    weights = [os.path.join(folder, name) for name in FOLDER_WEIGHTS if os.path.exists(os.path.join(folder, name))]
+    if not weights:
+        raise CheckpointError(f"cannot load a diffusers AutoencoderKL from folder {folder!r}: no weights "
+                              f"({' or '.join(FOLDER_WEIGHTS)})")
+    return _load_into(AutoencoderKL(**config), _read_weights(weights[0]), weights[0])
 
 
 def build_autoencoder_kl(from_pretrained: Optional[str] = None, config: Optional[Mapping] = None,
-                         subfolder: Optional[str] = None):
-    """A diffusers ``AutoencoderKL`` from a local diffusers folder, a local ``.safetensors`` file (architecture from
+                         subfolder: Optional[str] = None) -> AutoencoderKL:
+    """An :class:`AutoencoderKL` from a local diffusers folder, a local ``.safetensors`` file (architecture from
     ``config``, default SDXL), or, when ``from_pretrained`` is None, random weights from ``config``."""
     if from_pretrained is None:
-        return _autoencoder_from_config(config)
+        return AutoencoderKL(**dict(SDXL_VAE_CONFIG if config is None else config))
     path = os.path.expanduser(str(from_pretrained))
     if not os.path.exists(path):
         raise CheckpointError(f"VAE weights {path!r} not found: from_pretrained must be a local diffusers folder "
@@ -102,25 +106,14 @@ def build_autoencoder_kl(from_pretrained: Optional[str] = None, config: Optional
         if config is not None:
             raise ConfigError("VideoAutoencoderKL: give either a diffusers folder (from_pretrained) or a config, "
                               "not both: the folder has its own config.json")
-        try:
-            return autoencoder_kl_class().from_pretrained(path, subfolder=subfolder, local_files_only=True)
-        except Exception as err:  # missing config.json / weights, bad files
-            where = f" (subfolder {subfolder!r})" if subfolder else ""
-            raise CheckpointError(f"cannot load a diffusers AutoencoderKL from folder {path!r}{where}: {err}") from None
-    model = _autoencoder_from_config(config)
-    try:
-        missing, unexpected = model.load_state_dict(_diffusers_state_dict(path, model), strict=False)
-    except RuntimeError as err:  # shape mismatches
-        raise CheckpointError(f"VAE weights {path!r} do not fit the AutoencoderKL config: {err}") from None
-    if missing or unexpected:
-        raise CheckpointError(f"VAE weights {path!r} do not fit the AutoencoderKL config: {len(missing)} missing "
-                              f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}) keys")
-    return model
+        return _from_folder(os.path.join(path, subfolder) if subfolder else path)
+    model = AutoencoderKL(**dict(SDXL_VAE_CONFIG if config is None else config))
+    return _load_into(model, _diffusers_state_dict(path, model), path)
 
 
 @MODELS.register_module("VideoAutoencoderKL")
 class VideoAutoencoderKL(nn.Module):
-    """A diffusers AutoencoderKL applied frame by frame to (N, C, T, H, W) clips, in micro-batches of frames.
+    """A 2-D AutoencoderKL applied frame by frame to (N, C, T, H, W) clips, in micro-batches of frames.
 
     Args:
         from_pretrained: local diffusers folder or single ``.safetensors`` file; None for random weights.
@@ -174,11 +167,11 @@ class VideoAutoencoderKL(nn.Module):
 
     def encode_frames(self, frames: torch.Tensor) -> DiagonalGaussian:
         """The unscaled posterior over (B, latent_channels, H/f, W/f) of frames (B, C, H, W): VAE training."""
-        return DiagonalGaussian(self.module.encode(frames).latent_dist.parameters)
+        return DiagonalGaussian(self.module.encode(frames))
 
     def decode_frames(self, z: torch.Tensor) -> torch.Tensor:
         """Frames (B, C, H, W) from unscaled latents (B, latent_channels, h, w): VAE training."""
-        return self.module.decode(z).sample
+        return self.module.decode(z)
 
     def decode(self, z: torch.Tensor, num_frames: Optional[int] = None) -> torch.Tensor:
         """Frames (N, C, T, H, W) from scaled latents z (N, latent_channels, T, h, w).
