@@ -32,7 +32,7 @@ IMPORTS = {
     "import torch": "import torch",
     "import the inference command": "import opensora_lite.commands.generate",
     "+ the VAE class": "import opensora_lite.commands.generate; "
-                       "from opensora_lite.models.vae.kl2d import autoencoder_kl_class; autoencoder_kl_class()",
+                       "from opensora_lite.models.vae.autoencoder_kl import AutoencoderKL",
 }
 
 
