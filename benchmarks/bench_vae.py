@@ -47,6 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--frames", type=int, nargs="+", default=[16, 64])
     p.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
+    p.add_argument("--layouts", nargs="+", default=["channels_last"], choices=["channels_last", "nchw"],
+                   help="2-D VAE activation layouts to alternate (nchw: AutoencoderKL.channels_last off)")
     p.add_argument("--repeats", type=int, default=2, help="timed rounds per point (1 for clips over 32 frames)")
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--memory-frames", type=int, nargs="*", help="clip lengths measured for memory (default: all)")
@@ -81,13 +83,18 @@ def clip(frames: int, size: int) -> torch.Tensor:
     return torch.rand(1, 3, frames, size, size, generator=g) * 2 - 1
 
 
-def make_call(vae, op: str, dtype, x, z, frames: int):
+def make_call(vae, op: str, dtype, x, z, frames: int, layout: str = "channels_last"):
     autocast = torch.autocast("cpu", dtype=dtype) if dtype != torch.float32 else nullcontext()
 
     def call():
+        vae.spatial_vae.module.channels_last = layout == "channels_last"
         with torch.no_grad(), autocast:
             return vae.encode(x) if op == "encode" else vae.decode(z, num_frames=frames)
     return call
+
+
+def contender(dtype: str, layout: str) -> str:
+    return dtype if layout == "channels_last" else f"{dtype}-{layout}"
 
 
 def child_main(args):
@@ -107,25 +114,28 @@ def speed(args) -> list:
     zs = torch.randn(1, vae.out_channels, *vae.get_latent_size([small, args.size, args.size]))
     for op in ("encode", "decode"):
         for dt in args.dtypes:
-            make_call(vae, op, DTYPES[dt], clip(small, args.size), zs, small)()
+            for layout in args.layouts:
+                make_call(vae, op, DTYPES[dt], clip(small, args.size), zs, small, layout)()
     rows = []
     for frames in args.frames:
         x = clip(frames, args.size)
         z = torch.randn(1, vae.out_channels, *vae.get_latent_size([frames, args.size, args.size]))
         for op in ("encode", "decode"):
             print(f"== {op} {frames} frames at {args.size}x{args.size}")
-            calls = {dt: make_call(vae, op, DTYPES[dt], x, z, frames) for dt in args.dtypes}
+            calls = {contender(dt, layout): make_call(vae, op, DTYPES[dt], x, z, frames, layout)
+                     for dt in args.dtypes for layout in args.layouts}
             repeats = 1 if frames > 32 and not args.quick else args.repeats
             timed = time_alternating(calls, repeats, warmup=0)
-            for dt, r in timed.items():
-                rows.append(dict(op=op, frames=frames, size=args.size, dtype=dt, frames_per_s=frames / r["median_s"],
-                                 **r))
+            for name, r in timed.items():
+                dt, _, layout = name.partition("-")
+                rows.append(dict(op=op, frames=frames, size=args.size, dtype=dt, layout=layout or "channels_last",
+                                 frames_per_s=frames / r["median_s"], **r))
     return rows
 
 
 def memory(args, rows):
     for row in rows:
-        if row["frames"] not in args.memory_frames:
+        if row["frames"] not in args.memory_frames or row["layout"] != "channels_last":
             continue
         child = ["--op", row["op"], "--dtype", row["dtype"], "--frames", str(row["frames"]), "--size", str(row["size"])]
         child += ["--threads", str(args.threads)] if args.threads else []
@@ -188,10 +198,10 @@ def main(argv=None):
     rows = speed(args)
     if not args.no_memory:
         memory(args, rows)
-    header = ["op", "frames", "size", "dtype", "median s", "frames/s", "peak RSS MiB", "extra MiB"]
-    print(fmt_table(header, [[r["op"], r["frames"], r["size"], r["dtype"], r["median_s"], r["frames_per_s"],
-                              r.get("memory", {}).get("peak_mib", ""), r.get("memory", {}).get("extra_mib", "")]
-                             for r in rows]))
+    header = ["op", "frames", "size", "dtype", "2-D layout", "median s", "frames/s", "peak RSS MiB", "extra MiB"]
+    print(fmt_table(header, [[r["op"], r["frames"], r["size"], r["dtype"], r["layout"], r["median_s"],
+                              r["frames_per_s"], r.get("memory", {}).get("peak_mib", ""),
+                              r.get("memory", {}).get("extra_mib", "")] for r in rows]))
     quality = bf16_psnr(args) if args.psnr_clips else dict(skipped="--psnr-clips 0")
     print("bf16 decode error:", json.dumps(quality))
     machine = {**info, "load_average_at_end": list(os.getloadavg())}

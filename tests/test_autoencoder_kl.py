@@ -49,3 +49,11 @@ def test_refuses_what_it_does_not_build():
         AutoencoderKL(act_fn="gelu")
     with pytest.raises(ConfigError, match="multiples of norm_num_groups"):
         AutoencoderKL(block_out_channels=(12,), norm_num_groups=8)
+
+
+def test_deep_copies_and_keeps_its_config():
+    import copy
+
+    model = AutoencoderKL(**CONFIGS["one level"])
+    clone = copy.deepcopy(model)  # EMA and the VAE stage tests copy whole pipelines
+    assert clone.config.block_out_channels == (16,) and clone.config == model.config

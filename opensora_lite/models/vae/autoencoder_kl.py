@@ -45,7 +45,11 @@ EPS = 1e-6  # the GroupNorm eps of every norm in the SD VAEs
 class Config(dict):
     """The architecture as a dict with attribute access (``vae.config.block_out_channels``), as diffusers has it."""
 
-    __getattr__ = dict.__getitem__
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None  # copy.deepcopy and pickle probe for __deepcopy__ etc.
 
 
 def check_config(config: dict) -> Config:
@@ -227,15 +231,20 @@ class AutoencoderKL(nn.Module):
         self.quant_conv = nn.Conv2d(moments, moments, 1) if self.config.use_quant_conv else None
         self.post_quant_conv = nn.Conv2d(latent, latent, 1) if self.config.use_post_quant_conv else None
 
-    # Both run channels-last inside (oneDNN's and cuDNN's preferred conv layout; benchmarks/README.md, target 4:
-    # bf16 decode 1.17x faster, fp32 1.07x, than with NCHW activations) and return contiguous NCHW tensors.
+    # Activations run channels-last inside encode and decode (oneDNN's and cuDNN's preferred conv layout; on the
+    # 2-core AMD EPYC of benchmarks/README.md the Open-Sora pipeline's decode is 1.19x faster in bf16 and 1.12x
+    # in fp32 than with NCHW: `python benchmarks/bench_vae.py --layouts channels_last nchw`). Outputs are NCHW.
+    channels_last = True
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 2 latent_channels, H/f, W/f): mean and log-variance (unclamped) of x (B, C, H, W) in [-1, 1]."""
-        moments = self.encoder(x.contiguous(memory_format=torch.channels_last))
+        moments = self.encoder(self._layout(x))
         return (moments if self.quant_conv is None else self.quant_conv(moments)).contiguous()
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) from unscaled latents z (B, latent_channels, h, w)."""
-        z = z.contiguous(memory_format=torch.channels_last)
+        z = self._layout(z)
         return self.decoder(z if self.post_quant_conv is None else self.post_quant_conv(z)).contiguous()
