@@ -47,6 +47,7 @@ def parse_args(argv=None):
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--frames", type=int, nargs="+", default=[16, 64])
     p.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
+    p.add_argument("--ops", nargs="+", default=["encode", "decode"], choices=["encode", "decode"])
     p.add_argument("--layouts", nargs="+", default=["channels_last"], choices=["channels_last", "nchw"],
                    help="2-D VAE activation layouts to alternate (nchw: AutoencoderKL.channels_last off)")
     p.add_argument("--repeats", type=int, default=2, help="timed rounds per point (1 for clips over 32 frames)")
@@ -112,7 +113,7 @@ def speed(args) -> list:
     vae = build_speed_vae()
     small = 4  # warm-up of every (op, dtype) on a 4-frame clip: kernels, autocast casts, lazy imports
     zs = torch.randn(1, vae.out_channels, *vae.get_latent_size([small, args.size, args.size]))
-    for op in ("encode", "decode"):
+    for op in args.ops:
         for dt in args.dtypes:
             for layout in args.layouts:
                 make_call(vae, op, DTYPES[dt], clip(small, args.size), zs, small, layout)()
@@ -120,7 +121,7 @@ def speed(args) -> list:
     for frames in args.frames:
         x = clip(frames, args.size)
         z = torch.randn(1, vae.out_channels, *vae.get_latent_size([frames, args.size, args.size]))
-        for op in ("encode", "decode"):
+        for op in args.ops:
             print(f"== {op} {frames} frames at {args.size}x{args.size}")
             calls = {contender(dt, layout): make_call(vae, op, DTYPES[dt], x, z, frames, layout)
                      for dt in args.dtypes for layout in args.layouts}

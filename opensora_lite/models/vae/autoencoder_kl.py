@@ -232,8 +232,9 @@ class AutoencoderKL(nn.Module):
         self.post_quant_conv = nn.Conv2d(latent, latent, 1) if self.config.use_post_quant_conv else None
 
     # Activations run channels-last inside encode and decode (oneDNN's and cuDNN's preferred conv layout; on the
-    # 2-core AMD EPYC of benchmarks/README.md the Open-Sora pipeline's decode is 1.19x faster in bf16 and 1.12x
-    # in fp32 than with NCHW: `python benchmarks/bench_vae.py --layouts channels_last nchw`). Outputs are NCHW.
+    # 2-core AMD EPYC of benchmarks/README.md the Open-Sora pipeline's 256x256 decode is 1.16x faster in fp32 and
+    # 1.11x in bf16 than with NCHW, medians of 2 alternated rounds: `python benchmarks/bench_vae.py --ops decode
+    # --frames 8 --repeats 2 --layouts channels_last nchw --no-memory --psnr-clips 0`). Outputs are NCHW.
     channels_last = True
 
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
