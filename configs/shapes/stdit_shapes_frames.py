@@ -1,7 +1,8 @@
 # Work in progress (docs/conditioning.md, docs/shapes_model.md): the shapes STDiT trained with frame masks on
 # 17-frame clips (frame 0 alone in latent frame 0), so that one set of weights also animates a first frame,
 # continues clips and makes long videos window by window. Its weights (weights/shapes/frames/) are the shipped
-# model fine-tuned for 1,500 steps (configs/shapes/stdit_shapes_finetune.py) on a VAE whose temporal half was
+# model fine-tuned for 1,500 steps (configs/shapes/stdit_shapes_finetune.py), then 3,000 more with more
+# conditioned clips (configs/shapes/stdit_shapes_finetune_more.py), on a VAE whose temporal half was
 # fine-tuned for 300 steps on 17-frame clips:
 #   python tools/train_vae.py configs/shapes/vae_shapes_temporal.py --vae_init weights/shapes/vae.safetensors \
 #       --num_frames 17 --dataset.num_frames 17 --vae_train.max_steps 300 --vae_train.lr 3e-4 \
