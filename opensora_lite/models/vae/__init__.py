@@ -1,9 +1,10 @@
 """Video VAEs of Open-Sora v1.2: the per-frame 2-D KL VAE, the causal temporal VAE, and the pipeline of both."""
+from .autoencoder_kl import AutoencoderKL
 from .distributions import DiagonalGaussian
 from .interface import VideoVAE
 from .kl2d import VideoAutoencoderKL
 from .pipeline import VideoAutoencoderPipeline
 from .temporal import CausalConv3d, TemporalVAE
 
-__all__ = ["CausalConv3d", "DiagonalGaussian", "TemporalVAE", "VideoAutoencoderKL", "VideoAutoencoderPipeline",
-           "VideoVAE"]
+__all__ = ["AutoencoderKL", "CausalConv3d", "DiagonalGaussian", "TemporalVAE", "VideoAutoencoderKL",
+           "VideoAutoencoderPipeline", "VideoVAE"]
