@@ -12,9 +12,9 @@ from typing import List, Mapping, Optional, Sequence
 
 import torch
 from einops import rearrange
-from safetensors.torch import load_file
 from torch import nn
 
+from ...engine.checkpoint import load_state_dict
 from ...errors import CheckpointError, ConfigError, DataError
 from ...registry import MODELS
 from .autoencoder_kl import AutoencoderKL
@@ -43,20 +43,9 @@ OPEN_SORA_MICRO_BATCH_SIZE = 4
 FOLDER_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 
 
-def _read_weights(path: str) -> dict:
-    """A state dict from a .safetensors file, or a .bin/.pt file read with ``weights_only=True`` (no pickles)."""
-    try:
-        if path.endswith(".safetensors"):
-            return load_file(path)
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # not a safetensors file, truncated, a pickle weights_only refuses, ...
-        raise CheckpointError(f"cannot read VAE weights {path!r}: {type(err).__name__}: "
-                              f"{str(err).splitlines()[0] if str(err) else ''}") from None
-
-
 def _diffusers_state_dict(path: str, model: AutoencoderKL) -> dict:
     """Read a single-file VAE checkpoint, converting original (LDM) key names to diffusers' if needed."""
-    state_dict = _read_weights(path)
+    state_dict = load_state_dict(path)
     if not any(key.startswith("encoder.down_blocks.") for key in state_dict):
         from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 
@@ -88,7 +77,7 @@ def _from_folder(folder: str) -> AutoencoderKL:
     if not weights:
         raise CheckpointError(f"cannot load a diffusers AutoencoderKL from folder {folder!r}: no weights "
                               f"({' or '.join(FOLDER_WEIGHTS)})")
-    return _load_into(AutoencoderKL(**config), _read_weights(weights[0]), weights[0])
+    return _load_into(AutoencoderKL(**config), load_state_dict(weights[0]), weights[0])
 
 
 def build_autoencoder_kl(from_pretrained: Optional[str] = None, config: Optional[Mapping] = None,
