@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from opensora_lite.engine.frame_masks import KINDS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,12 +46,17 @@ inference = dict(num_frames=8, fps=4)
 """
 
 
-def write_latent_cache(path: Path, n: int = 24, num_classes: int = 3, seed: int = 0) -> Path:
-    """Latents whose mean depends on the class, so a model can learn something in a few steps."""
+def write_latent_cache(path: Path, n: int = 24, num_classes: int = 3, seed: int = 0,
+                       first_k_every: int = 0) -> Path:
+    """Latents whose mean depends on the class, so a model can learn something in a few steps; with
+    ``first_k_every`` every such clip is one trained only with its first frames given (``frame_masks``)."""
     gen = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % num_classes
     latents = torch.randn(n, 4, 2, 4, 4, generator=gen) * 0.5 + labels.view(-1, 1, 1, 1, 1).float() - 1
-    save_file({"latents": latents, "labels": labels}, str(path), metadata={"meta": json.dumps({})})
+    tensors = {"latents": latents, "labels": labels}
+    if first_k_every:
+        tensors["frame_masks"] = torch.where(torch.arange(n) % first_k_every == 0, KINDS.index("first_k"), -1)
+    save_file(tensors, str(path), metadata={"meta": json.dumps({})})
     return path
 
 

@@ -1,17 +1,22 @@
 """Frame conditions: given latent frames are clean in the model, held in every sampler, masked in training."""
+import csv
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from opensora_lite.cli import run_cli
+from opensora_lite.data import LatentCacheDataset, VideoClipDataset, build_latent_cache
+from opensora_lite.data.shapes import make_shapes_dataset
 from opensora_lite.data.video_io import write_video
-from opensora_lite.engine.frame_masks import FrameMaskSampler
-from opensora_lite.errors import ConfigError
+from opensora_lite.engine.frame_masks import KINDS, FrameMaskSampler
+from opensora_lite.errors import ConfigError, DataError
 from opensora_lite.models import STDiT
 from opensora_lite.schedulers import IDDPM, GivenFrames, RectifiedFlow
 
-from helpers import ROOT, load_tool
+from helpers import ROOT, load_tool, write_config, write_latent_cache
 
 SHAPES = str(ROOT / "configs" / "shapes" / "stdit_shapes_frames.py")  # the frame-masked model (aligned windows)
 
@@ -104,7 +109,7 @@ def test_given_frames_are_held_in_every_sampler_and_both_guidance_branches(sched
 
 def test_frame_masks_follow_their_probabilities_and_kinds():
     sampler = FrameMaskSampler(dict(none=0.2, first=0.3, first_k=0.3, last_k=0.2, max_k=3))
-    masks = sampler.draw(4000, 9, torch.Generator().manual_seed(0))  # (n, T) True = generated
+    masks = sampler.masks(sampler.draw(4000, 9, torch.Generator().manual_seed(0)), 9)  # (n, T) True = generated
     given = ~masks
     none = ~given.any(1)
     first_only = given[:, 0] & (given.sum(1) == 1)
@@ -118,6 +123,50 @@ def test_frame_masks_follow_their_probabilities_and_kinds():
         expect = torch.arange(9)[None] < k[:, None]
         assert torch.equal(given[rows] if rows is prefix else given[rows].flip(1), expect)
     assert FrameMaskSampler(None).draw(4, 9, torch.Generator()) is None
+
+
+def test_a_clip_with_its_own_kind_keeps_it_and_the_others_keep_their_draw():
+    sampler = FrameMaskSampler(dict(none=0.5, first=0.5, max_k=4))  # never first_k when drawn
+    draws = sampler.draw(200, 9, torch.Generator().manual_seed(0))  # (n, 2) kind, k
+    forced = torch.full((200,), -1)
+    forced[::2] = KINDS.index("first_k")
+    masks = sampler.masks(draws, 9, forced)
+    given = ~masks
+    k = draws[::2, 1]
+    assert torch.equal(given[::2], torch.arange(9)[None] < k[:, None])  # the first k, k as drawn
+    assert len(set(k.tolist())) == 4
+    assert torch.equal(masks[1::2], sampler.masks(draws, 9)[1::2])  # the rest as drawn
+    assert torch.equal(sampler.draw(200, 9, torch.Generator().manual_seed(0)), draws)  # the stream is the data's
+
+
+def test_the_frame_mask_column_reaches_the_items_and_the_latent_cache(tmp_path):
+    make_shapes_dataset(tmp_path / "d", clips_per_class=4, long_fraction=0.25, exit_fraction=0.5, seed=0,
+                        progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "d" / "train.csv")))
+    exits = [i for i, row in enumerate(rows) if "/exit_" in row["path"]]
+    assert len(exits) == 24 and all(rows[i]["frame_mask"] == "first_k" for i in exits)
+    assert all(row["frame_mask"] == "" for i, row in enumerate(rows) if i not in exits)
+    dataset = VideoClipDataset(tmp_path / "d" / "train.csv", start="center")
+    expect = torch.tensor([KINDS.index("first_k") if i in exits else -1 for i in range(len(rows))])
+    assert torch.equal(dataset.frame_mask_kinds, expect) and dataset[exits[0]]["frame_mask"] == 2
+    cache = build_latent_cache(dataset, lambda v: v[:, :2, ::4, ::8, ::8], tmp_path / "c.safetensors",
+                               progress=False)
+    latents = LatentCacheDataset(cache)
+    assert torch.equal(latents.frame_mask_kinds, expect) and latents[exits[0]]["frame_mask"] == 2
+    rows[0]["frame_mask"] = "first_k"  # the CSV changed since the cache was built
+    with open(tmp_path / "d" / "train.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(DataError, match="frame_mask column differs"):
+        latents.check_same_clips(VideoClipDataset(tmp_path / "d" / "train.csv"))
+    rows[0]["frame_mask"] = "middle"
+    with open(tmp_path / "d" / "train.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(DataError, match=r"train.csv:2: frame_mask must be one of none, first, first_k, last_k"):
+        VideoClipDataset(tmp_path / "d" / "train.csv")
 
 
 @pytest.mark.parametrize("settings, message", [(dict(none=0.5, first=0.2), "sum to 1"),
@@ -225,3 +274,36 @@ def test_bad_conditions_are_one_line_exit_2(tool, capsys, tmp_path):
         code, err = bad(tool, capsys, SHAPES, "--class", 1, "--steps", 1, "--save-dir", tmp_path / "out",
                         "--no-progress", *args)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+class RecordingFlow(RectifiedFlow):
+    """Rectified flow that remembers the clip (its latents' first value) and the mask of every training row."""
+
+    seen = []
+
+    def training_losses(self, model, x0, cond, t=None, noise=None, mask=None):
+        RecordingFlow.seen += list(zip(x0[:, 0, 0, 0, 0].tolist(), mask.tolist()))
+        return super().training_losses(model, x0, cond, t=t, noise=noise, mask=mask)
+
+
+def test_training_gives_a_clip_its_own_frame_mask_and_refuses_one_without_train_frame_mask(tmp_path):
+    from opensora_lite.config import load_config
+    from opensora_lite.engine.train_loop import train
+    from opensora_lite.registry import SCHEDULERS
+
+    SCHEDULERS.register_module(name="test_recording_rflow", module=RecordingFlow, force=True)
+    cache = write_latent_cache(tmp_path / "latents.safetensors", first_k_every=2)
+    tensors = load_file(str(cache))
+    tensors["latents"][:, 0, 0, 0, 0] = torch.arange(24).float()  # clip i is recognised by its first value
+    save_file(tensors, str(cache), metadata={"meta": "{}"})
+    config = write_config(tmp_path, tmp_path / "run", cache, max_steps=3, frame_mask=dict(none=1.0))
+    overrides = {"scheduler.type": "test_recording_rflow"}
+    RecordingFlow.seen = []
+    train(load_config(str(config), overrides), config_path=str(config))
+    assert len(RecordingFlow.seen) == 24
+    for clip, mask in RecordingFlow.seen:  # 2 latent frames: first_k gives frame 0, the others give none
+        assert mask == ([False, True] if int(clip) % 2 == 0 else [True, True]), (clip, mask)
+    config = write_config(tmp_path, tmp_path / "run2", cache, frame_mask=None)
+    with pytest.raises(ConfigError, match="12 clips of the dataset have their own frame mask .* train.frame_mask "
+                                          "is not set"):
+        train(load_config(str(config)), config_path=str(config))

@@ -149,6 +149,20 @@ def test_window_clips_enter_and_leave_through_the_borders():
     assert kinds == {"enters", "leaves", "inside"}
 
 
+def test_exit_clips_start_as_the_shape_leaves_or_after_and_nothing_enters():
+    kinds = set()
+    for label in range(NUM_CLASSES):
+        for k in range(6):
+            frames, clip = generate_clip(5, label, k, "train_exit")
+            inside, gone = clip.inside(), clip.gone()
+            assert frames.shape == (16, 64, 64, 3) and not inside.any()
+            assert frames[gone].max(initial=0) == 0 and np.all(np.diff(gone.astype(int)) >= 0)  # gone stays gone
+            coverage = frames.max(axis=-1).astype(np.int64).sum(axis=(1, 2))  # (T,)
+            assert np.all(np.diff(coverage) <= 0)  # it only shrinks: leaving, never entering
+            kinds.add("black" if gone.all() else "leaving")
+    assert kinds == {"black", "leaving"}
+
+
 def test_long_clips_continue_an_ordinary_clip_until_the_shape_has_left():
     for label in range(NUM_CLASSES):
         frames, clip = generate_clip(5, label, 0, "val_long")
@@ -212,6 +226,18 @@ def test_long_options_add_windows_and_val_long_and_keep_the_ordinary_clips(shape
     exit_frame = int(row["exit_frame"])
     assert int(row["context_frames"]) == 16 and exit_frame == int(np.argmax(clip.gone()))
     assert frames[exit_frame:].max() < 16 and frames[exit_frame - 1].max() > 16  # gone (H.264 leaves < 16)
+
+
+def test_exit_fraction_adds_exit_windows_marked_first_k(tmp_path):
+    args = ["--out", str(tmp_path), "--clips-per-class", "4", "--long-fraction", "0.25", "--exit-fraction", "0.25",
+            "--seed", "11"]
+    assert run_cli(make_shapes.main, args) == 0
+    rows = list(csv.DictReader(open(tmp_path / "train.csv")))
+    assert [(r["path"], r["frame_mask"]) for r in rows[:4]] == [
+        ("train/00_circle-right/00000.mp4", ""), ("train/00_circle-right/00001.mp4", ""),
+        ("train/00_circle-right/window_00000.mp4", ""), ("train/00_circle-right/exit_00000.mp4", "first_k")]
+    bad = ["--out", str(tmp_path / "x"), "--long-fraction", "0.75", "--exit-fraction", "0.5"]
+    assert run_cli(make_shapes.main, bad) == 2
 
 
 def test_folder_layout_gives_the_same_class_ids(shapes_dir):

@@ -9,7 +9,9 @@ Long clips (docs/shapes_benchmark.md): ``--long-fraction F`` makes that fraction
 clips windows of longer trajectories, in which the shape may enter or leave the frame
 (``window_<k>.mp4``; the other clips are the same as without it), and ``--val-long-clips-per-class N``
 writes ``val_long/`` and ``val_long.csv``: held-out clips of ``--long-frames`` (48) frames whose first
-``--frames`` are fully inside, after which the shape leaves.
+``--frames`` are fully inside, after which the shape leaves. ``--exit-fraction F`` makes that fraction exit
+windows, which start as the shape leaves or after it has gone (``exit_<k>.mp4``); train.csv marks them
+``frame_mask=first_k``, so training only uses them as continuations of their first frames.
 """
 import argparse
 from pathlib import Path
@@ -34,6 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=NUM_FRAMES, help="frames per clip")
     parser.add_argument("--long-fraction", type=float, default=0.0,
                         help="fraction of training clips that are windows of longer trajectories (enter/leave)")
+    parser.add_argument("--exit-fraction", type=float, default=0.0,
+                        help="fraction of training clips that start as the shape leaves or after (continuations only)")
     parser.add_argument("--val-long-clips-per-class", type=int, default=0,
                         help="held-out long clips per class (val_long.csv)")
     parser.add_argument("--long-frames", type=int, default=LONG_FRAMES, help="frames per long clip")
@@ -69,6 +73,7 @@ def main(argv=None) -> None:
         long_fraction=args.long_fraction,
         val_long_clips_per_class=args.val_long_clips_per_class,
         long_frames=args.long_frames,
+        exit_fraction=args.exit_fraction,
     )
     for name, path in written.items():
         print(f"{name}: {path}")

@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from ..engine.frame_masks import kind_index
 from ..errors import DataError, UserError
 from ..registry import DATASETS
 from .video_io import (
@@ -91,6 +92,19 @@ def _read_folder(root: Path) -> Tuple[List[Path], List[int], List[str]]:
     if not paths:
         raise DataError(f"{root}: no videos ({', '.join(VIDEO_EXTENSIONS)}) in class sub-folders")
     return paths, labels, classes
+
+
+def _frame_mask_kinds(csv_path: Path, rows: Optional[List[Dict[str, str]]], n: int) -> torch.Tensor:
+    """(n,) long: each clip's own frame-mask kind from the optional ``frame_mask`` column, -1 = drawn."""
+    if not rows or "frame_mask" not in rows[0]:
+        return torch.full((n,), -1, dtype=torch.long)
+    kinds = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            kinds.append(kind_index((row["frame_mask"] or "").strip()))
+        except ValueError as e:
+            raise DataError(f"{csv_path}:{line}: {e}") from e
+    return torch.tensor(kinds, dtype=torch.long)
 
 
 def _class_names_beside(csv_path: Path) -> Optional[List[str]]:
@@ -175,6 +189,8 @@ class VideoClipDataset(Dataset):
             self.classes = _class_names_beside(source)
         else:
             raise DataError(f"{source}: no such CSV file or folder")
+        # (N,) each clip's own training frame mask (CSV column frame_mask, engine/frame_masks.py), -1 = drawn
+        self.frame_mask_kinds = _frame_mask_kinds(source, self.rows, len(self.paths))
         self._bad: Dict[str, str] = {}  # path -> reason, in discovery order
         if check_files:
             self._drop_bad_files()
@@ -182,11 +198,7 @@ class VideoClipDataset(Dataset):
         if latent_cache is not None:
             self.latents = LatentCacheDataset(latent_cache)
             self.latents.check_compatible(self.clip_meta())
-            if len(self.latents) != len(self.paths):
-                raise DataError(
-                    f"{latent_cache}: the cache holds {len(self.latents)} clips but {source} lists "
-                    f"{len(self.paths)}; rebuild it with build_latent_cache"
-                )
+            self.latents.check_same_clips(self)
 
     @property
     def num_classes(self) -> int:
@@ -225,7 +237,8 @@ class VideoClipDataset(Dataset):
             except DataError as e:
                 self._mark_bad(candidate, str(e))
                 continue
-            return dict(video=video, cond=dict(y=self.labels[candidate]), index=candidate)
+            return dict(video=video, cond=dict(y=self.labels[candidate]), index=candidate,
+                        frame_mask=int(self.frame_mask_kinds[candidate]))
         raise DataError(f"{self.source}: every one of the {len(self)} video files is unreadable: {self._bad_summary()}")
 
     # ----------------------------------------------------------------- internals
@@ -305,6 +318,7 @@ class VideoClipDataset(Dataset):
             )
         self.paths = [self.paths[i] for i in keep]
         self.labels = [self.labels[i] for i in keep]
+        self.frame_mask_kinds = self.frame_mask_kinds[keep]
         if self.rows is not None:
             self.rows = [self.rows[i] for i in keep]
 
@@ -321,10 +335,12 @@ def _normalise_meta(value):
 
 @DATASETS.register_module()
 class LatentCacheDataset(Dataset):
-    """Precomputed latents: items ``dict(latent=(C, T', H', W') float, cond=dict(y=label), index=int)``.
+    """Precomputed latents: items ``dict(latent=(C, T', H', W') float, cond=dict(y=label), index=int,
+    frame_mask=int)``.
 
-    The file (from :func:`build_latent_cache`) is a safetensors file with ``latents`` (N, C, T', H', W')
-    and ``labels`` (N,), and its safetensors metadata holds ``meta``: JSON describing how the latents were
+    The file (from :func:`build_latent_cache`) is a safetensors file with ``latents`` (N, C, T', H', W'),
+    ``labels`` (N,) and optionally ``frame_masks`` (N,) (each clip's own frame-mask kind, -1 = drawn;
+    absent in caches of datasets without the column), and its safetensors metadata holds ``meta``: JSON describing how the latents were
     made (VAE config hash, num_frames, size, ...). Call :meth:`check_compatible` before training on it.
     """
 
@@ -344,15 +360,18 @@ class LatentCacheDataset(Dataset):
                     )
                 self.latents = f.get_tensor("latents")
                 self.labels = f.get_tensor("labels").long()
+                self.frame_mask_kinds = (f.get_tensor("frame_masks").long() if "frame_masks" in keys
+                                         else torch.full_like(self.labels, -1))
             self.meta = json.loads(raw_meta)
         except DataError:
             raise
         except Exception as e:  # safetensors raises its own errors for corrupt headers
             raise DataError(f"{self.cache_path}: not a readable latent cache ({type(e).__name__}: {e})") from e
-        if self.latents.ndim != 5 or self.labels.shape != (self.latents.shape[0],) or len(self.labels) == 0:
+        if self.latents.ndim != 5 or self.labels.shape != (self.latents.shape[0],) or len(self.labels) == 0 \
+                or self.frame_mask_kinds.shape != self.labels.shape:
             raise DataError(
-                f"{self.cache_path}: expected latents (N, C, T, H, W) and labels (N,), "
-                f"got {tuple(self.latents.shape)} and {tuple(self.labels.shape)}"
+                f"{self.cache_path}: expected latents (N, C, T, H, W), labels (N,) and frame_masks (N,), got "
+                f"{tuple(self.latents.shape)}, {tuple(self.labels.shape)} and {tuple(self.frame_mask_kinds.shape)}"
             )
 
     def check_compatible(self, expected_meta: dict) -> None:
@@ -369,11 +388,27 @@ class LatentCacheDataset(Dataset):
                 "rebuild it with build_latent_cache"
             )
 
+    def check_same_clips(self, dataset) -> None:
+        """Raise DataError unless ``dataset`` lists as many clips, with the same labels and frame-mask kinds."""
+        labels = torch.as_tensor(list(dataset.labels), dtype=torch.long)
+        kinds = getattr(dataset, "frame_mask_kinds", torch.full_like(labels, -1))
+        if labels.shape != self.labels.shape:
+            problem = f"it holds {len(self.labels)} clips, the dataset {len(labels)}"
+        elif not torch.equal(labels, self.labels):
+            problem = "the labels differ"
+        elif not torch.equal(kinds, self.frame_mask_kinds):
+            problem = "the frame_mask column differs"
+        else:
+            return
+        raise DataError(f"{self.cache_path}: the latent cache was built from other clips ({problem}); "
+                        "delete it and it is rebuilt")
+
     def __len__(self) -> int:
         return self.latents.shape[0]
 
     def __getitem__(self, index: int) -> dict:
-        return dict(latent=self.latents[index], cond=dict(y=int(self.labels[index])), index=int(index))
+        return dict(latent=self.latents[index], cond=dict(y=int(self.labels[index])), index=int(index),
+                    frame_mask=int(self.frame_mask_kinds[index]))
 
 
 def build_latent_cache(
@@ -385,7 +420,7 @@ def build_latent_cache(
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Encode every clip of ``dataset`` once and save ``latents`` / ``labels`` / ``meta`` to ``path``.
+    """Encode every clip of ``dataset`` once and save ``latents`` / ``labels`` / ``frame_masks`` / ``meta``.
 
     ``encode_fn`` maps a batch of clips (N, 3, T, H, W) in [-1, 1] to latents (N, C, T', H', W'); it runs
     under ``torch.no_grad``. ``meta`` should name the VAE (e.g. a hash of its config and weights); the
@@ -400,19 +435,20 @@ def build_latent_cache(
     full_meta = dict(getattr(dataset, "clip_meta", dict)())
     full_meta.update(meta or {})
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0, drop_last=False)
-    latents, labels = [], []
+    latents, labels, kinds = [], [], []
     with torch.no_grad():
         for batch in tqdm(loader, desc="encoding latents", disable=not progress):
             latents.append(encode_fn(batch["video"]).float().cpu())  # (B, C, T', H', W')
             labels.append(torch.as_tensor(batch["cond"]["y"]).long())
-    latents, labels = torch.cat(latents), torch.cat(labels)
+            kinds.append(torch.as_tensor(batch.get("frame_mask", torch.full_like(labels[-1], -1))).long())
+    latents, labels, kinds = torch.cat(latents), torch.cat(labels), torch.cat(kinds)
     if latents.ndim != 5 or latents.shape[0] != labels.shape[0]:
         raise UserError(f"encode_fn must return (N, C, T, H, W) latents, got {tuple(latents.shape)}")
     full_meta.update(num_samples=int(latents.shape[0]), latent_shape=list(latents.shape[1:]))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        tensors = {"latents": latents.contiguous(), "labels": labels}
+        tensors = {"latents": latents.contiguous(), "labels": labels, "frame_masks": kinds}
         save_file(tensors, str(tmp), metadata={"meta": json.dumps(full_meta, sort_keys=True)})
         os.replace(tmp, path)
     finally:

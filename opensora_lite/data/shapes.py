@@ -18,7 +18,9 @@ Long clips (docs/shapes_benchmark.md, "Long clips"): a *window* clip is ``num_fr
 longer straight trajectory, so the shape may enter through the border it comes from (partly visible in
 frame 0) or leave through the opposite one (partly visible, then gone); a *long* clip is ``long_frames``
 (48) frames whose first ``num_frames`` are an ordinary clip (fully inside) and which then keeps moving
-until the shape has left.
+until the shape has left. An *exit* window starts while the shape is leaving or after it has left (partly
+visible in frame 0, or black throughout): it only makes sense as the continuation of earlier frames, so its
+CSV row says ``frame_mask=first_k`` (it is trained with its first latent frames given, never alone).
 :func:`make_shapes_dataset` writes H.264 MP4 files plus ``train.csv`` / ``val.csv`` (path,label,shape,
 direction), optionally ``val_long.csv`` (plus context_frames,exit_frame), and ``classes.json``,
 deterministically for a seed; they are read back by :class:`~opensora_lite.data.datasets.VideoClipDataset`
@@ -190,6 +192,27 @@ def sample_window_clip(
     return ShapeClip(shape, direction, radius, speed, _sample_color(rng), start, num_frames, size)
 
 
+def sample_exit_clip(
+    rng: np.random.Generator, label: int, num_frames: int = NUM_FRAMES, size: int = FRAME_SIZE
+) -> ShapeClip:
+    """Draw a window of a longer trajectory of class ``label`` that starts as the shape leaves, or after.
+
+    Radius, speed and the position across the motion are drawn as in :func:`sample_window_clip`. The start
+    along the motion is uniform from the position where the box touches the far border to ``num_frames // 2`` frames after the shape has gone, so in frame 0 the shape is partly
+    visible and leaving, or already gone; it is never fully inside in any frame, and nothing enters.
+    """
+    shape, direction = split_class_id(label)
+    _travel_limits(num_frames, size)
+    radius = float(rng.uniform(*RADIUS_RANGE))
+    speed = float(rng.uniform(*SPEED_RANGE))
+    inner = radius + BORDER_MARGIN
+    gone = size + radius  # centre coordinate at which the box has just left through the far border
+    along = float(rng.uniform(size - radius, gone + speed * (num_frames // 2)))  # the box already crosses it
+    across = float(rng.uniform(inner, size - inner))
+    start = _start_point(direction, along, across, size)
+    return ShapeClip(shape, direction, radius, speed, _sample_color(rng), start, num_frames, size)
+
+
 def sample_long_clip(
     rng: np.random.Generator,
     label: int,
@@ -255,7 +278,9 @@ def render_clip(clip: ShapeClip, supersample: int = SUPERSAMPLE) -> np.ndarray:
 
 
 # A split's index seeds its clips' generators; new splits are appended so the old ones keep their clips.
-SPLITS = ("train", "val", "train_window", "val_long")
+SPLITS = ("train", "val", "train_window", "val_long", "train_exit")
+# The frame mask a clip of each split must be trained with (the CSV column ``frame_mask``; "" = any).
+SPLIT_FRAME_MASK = {"train_exit": "first_k"}
 
 
 def clip_rng(seed: int, split: str, label: int, k: int) -> np.random.Generator:
@@ -275,11 +300,14 @@ def split_clip(
     long_frames: int = LONG_FRAMES,
 ) -> ShapeClip:
     """Parameters of clip ``k`` of class ``label`` in ``split``: "train" and "val" clips are ordinary,
-    "train_window" clips are windows of longer trajectories and "val_long" clips have ``long_frames`` frames
-    whose first ``num_frames`` are ordinary."""
+    "train_window" clips are windows of longer trajectories, "train_exit" clips windows that start as the
+    shape leaves or after, and "val_long" clips have ``long_frames`` frames whose first ``num_frames`` are
+    ordinary."""
     rng = clip_rng(seed, split, label, k)
     if split == "train_window":
         return sample_window_clip(rng, label, num_frames, size)
+    if split == "train_exit":
+        return sample_exit_clip(rng, label, num_frames, size)
     if split == "val_long":
         return sample_long_clip(rng, label, num_frames, long_frames, size)
     return sample_clip(rng, label, num_frames, size)
@@ -304,6 +332,8 @@ def generate_clip(
 #################################################################################
 
 CSV_COLUMNS = ("path", "label", "shape", "direction")
+# train.csv with exit windows also says which clips must be trained with their first frames given.
+TRAIN_CSV_COLUMNS = CSV_COLUMNS + ("frame_mask",)
 # val_long.csv also says how many leading frames are an ordinary (fully inside) clip, the context to continue
 # from, and the first frame with nothing of the shape left in view.
 LONG_CSV_COLUMNS = CSV_COLUMNS + ("context_frames", "exit_frame")
@@ -315,7 +345,7 @@ def _dataset_outputs(out: Path) -> List[Path]:
 
 
 def _check_counts(clips_per_class: int, val_clips_per_class: int, val_long_clips_per_class: int,
-                  long_fraction: float) -> None:
+                  long_fraction: float, exit_fraction: float = 0.0) -> None:
     if clips_per_class < 1 or val_clips_per_class < 0 or val_long_clips_per_class < 0:
         raise UserError(
             f"clips_per_class must be >= 1 and val_clips_per_class, val_long_clips_per_class >= 0, got "
@@ -323,18 +353,25 @@ def _check_counts(clips_per_class: int, val_clips_per_class: int, val_long_clips
         )
     if not 0.0 <= long_fraction <= 1.0:
         raise UserError(f"long_fraction must be in [0, 1], got {long_fraction}")
+    if not 0.0 <= exit_fraction <= 1.0 - long_fraction:
+        raise UserError(f"exit_fraction must be in [0, 1 - long_fraction] = [0, {1.0 - long_fraction:g}], "
+                        f"got {exit_fraction}")
 
 
 def _plan(seed: int, clips_per_class: int, val_clips_per_class: int, val_long_clips_per_class: int,
-          long_fraction: float, num_frames: int, size: int, long_frames: int) -> Dict[str, List[Tuple[str, ShapeClip]]]:
-    """CSV name -> its rows as (relative path, clip parameters), class by class.
+          long_fraction: float, num_frames: int, size: int, long_frames: int,
+          exit_fraction: float = 0.0) -> Dict[str, List[Tuple[str, str, ShapeClip]]]:
+    """CSV name -> its rows as (relative path, split, clip parameters), class by class.
 
     A class's training clips are its ordinary clips ``<k>.mp4`` (the same as without windows, k counting
-    from 0) followed by ``round(long_fraction * clips_per_class)`` windows ``window_<k>.mp4``.
+    from 0) followed by ``round(long_fraction * clips_per_class)`` windows ``window_<k>.mp4`` and
+    ``round(exit_fraction * clips_per_class)`` exit windows ``exit_<k>.mp4``.
     """
     windows = int(round(long_fraction * clips_per_class))
+    exits = int(round(exit_fraction * clips_per_class))
     parts = {  # csv (and folder) -> its sources: (split of the generators, clips per class, file prefix)
-        "train": [("train", clips_per_class - windows, ""), ("train_window", windows, "window_")],
+        "train": [("train", clips_per_class - windows - exits, ""), ("train_window", windows, "window_"),
+                  ("train_exit", exits, "exit_")],
         "val": [("val", val_clips_per_class, "")],
         "val_long": [("val_long", val_long_clips_per_class, "")],
     }
@@ -345,13 +382,15 @@ def _plan(seed: int, clips_per_class: int, val_clips_per_class: int, val_long_cl
                 for k in range(per_class):
                     relative = f"{csv_name}/{label:02d}_{CLASS_NAMES[label]}/{prefix}{k:05d}.mp4"
                     clip = split_clip(seed, label, k, split, num_frames, size, long_frames)
-                    plan.setdefault(csv_name, []).append((relative, clip))
+                    plan.setdefault(csv_name, []).append((relative, split, clip))
     return plan
 
 
-def _csv_row(relative: str, clip: ShapeClip, context_frames: Optional[int] = None) -> Dict[str, object]:
+def _csv_row(relative: str, split: str, clip: ShapeClip, context_frames: Optional[int] = None) -> Dict[str, object]:
     """One CSV row; with ``context_frames`` (long clips) also that and the exit frame (-1: never leaves)."""
     row = dict(path=relative, label=clip.label, shape=clip.shape, direction=clip.direction)
+    if split in SPLIT_FRAME_MASK:
+        row.update(frame_mask=SPLIT_FRAME_MASK[split])
     if context_frames is not None:
         gone = np.flatnonzero(clip.gone())
         row.update(context_frames=context_frames, exit_frame=int(gone[0]) if len(gone) else -1)
@@ -379,6 +418,7 @@ def make_shapes_dataset(
     long_fraction: float = 0.0,
     val_long_clips_per_class: int = 0,
     long_frames: int = LONG_FRAMES,
+    exit_fraction: float = 0.0,
 ) -> Dict[str, Path]:
     """Write the benchmark to ``out_dir`` and return the paths of what was written.
 
@@ -391,9 +431,12 @@ def make_shapes_dataset(
     (``train/<id>_<name>/window_<k>.mp4``, :func:`sample_window_clip`); the ordinary ones keep their files.
     ``val_long_clips_per_class > 0`` writes ``val_long/`` and ``val_long.csv``: held-out clips of
     ``long_frames`` frames whose first ``num_frames`` are fully inside (:func:`sample_long_clip`).
+    ``exit_fraction`` of them are exit windows (``exit_<k>.mp4``, :func:`sample_exit_clip`), which
+    ``train.csv`` marks ``frame_mask=first_k``: the shape is leaving or gone, so they are only trained as
+    continuations (engine/frame_masks.py).
     """
     out = Path(out_dir)
-    _check_counts(clips_per_class, val_clips_per_class, val_long_clips_per_class, long_fraction)
+    _check_counts(clips_per_class, val_clips_per_class, val_long_clips_per_class, long_fraction, exit_fraction)
     _travel_limits(num_frames, size)
     if val_long_clips_per_class and long_frames <= num_frames:
         raise UserError(f"long_frames must exceed the {num_frames} frames of a clip, got {long_frames}")
@@ -405,18 +448,23 @@ def make_shapes_dataset(
     out.mkdir(parents=True, exist_ok=True)
 
     plan = _plan(seed, clips_per_class, val_clips_per_class, val_long_clips_per_class, long_fraction, num_frames,
-                 size, long_frames)
+                 size, long_frames, exit_fraction)
     written = {}
     with tqdm(total=sum(map(len, plan.values())), desc="shapes clips", disable=not progress) as bar:
         for csv_name, clips in plan.items():
             long = csv_name == "val_long"
             rows = []
-            for relative, clip in clips:
+            for relative, split, clip in clips:
                 write_video(out / relative, render_clip(clip), fps=fps, quality=crf, overwrite=True)
-                rows.append(_csv_row(relative, clip, num_frames if long else None))
+                rows.append(_csv_row(relative, split, clip, num_frames if long else None))
                 bar.update(1)
             written[csv_name] = out / f"{csv_name}.csv"
-            _write_csv(written[csv_name], rows, LONG_CSV_COLUMNS if long else CSV_COLUMNS)
+            columns = CSV_COLUMNS
+            if long:
+                columns = LONG_CSV_COLUMNS
+            elif any("frame_mask" in row for row in rows):
+                columns = TRAIN_CSV_COLUMNS
+            _write_csv(written[csv_name], rows, columns)
     classes = out / "classes.json"
     classes.write_text(json.dumps({str(i): name for i, name in enumerate(CLASS_NAMES)}, indent=1) + "\n")
     written["classes"] = classes

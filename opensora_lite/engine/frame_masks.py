@@ -12,6 +12,10 @@
 
 k is uniform in 1..max_k (default: T - 1, never all frames). A mask is (N, T) bool, True = generated,
 the convention of the objectives' ``mask`` and of the model's ``frame_mask``.
+
+A clip may fix its own kind (the dataset's ``frame_mask`` per clip, from a CSV column of that name): a
+clip that starts after the object has left only makes sense as a continuation, ``first_k``. Its k is still
+drawn, and the drawn kind of every other clip is kept, so the random stream does not depend on the data.
 """
 from typing import Optional
 
@@ -48,12 +52,26 @@ class FrameMaskSampler:
         self.max_k = max_k
 
     def draw(self, n: int, frames: int, gen: torch.Generator) -> Optional[torch.Tensor]:
-        """(n, frames) bool masks (True = generated), drawn from ``gen``; None when frame masks are off."""
+        """(n, 2) long rows (kind index into KINDS, k) drawn from ``gen``; None when frame masks are off.
+        :meth:`masks` turns them into masks; a rank keeps its rows of the global batch's draw."""
         if self.probs is None:
             return None
         max_k = min(self.max_k or frames - 1, frames - 1)
         kind = torch.multinomial(self.probs.expand(n, -1), 1, generator=gen)[:, 0]  # (n,) index into KINDS
         k = torch.randint(1, max(max_k, 1) + 1, (n,), generator=gen)  # (n,), drawn for every row
+        return torch.stack([kind, k], dim=1)  # (n, 2)
+
+    @staticmethod
+    def masks(draws: torch.Tensor, frames: int, forced: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(n, frames) bool masks (True = generated) from :meth:`draw`'s (n, 2) rows.
+
+        ``forced`` (n,) long: a clip's own kind (a KINDS index, e.g. ``first_k`` for a clip that only makes
+        sense as a continuation: the CSV column ``frame_mask``), or -1 to keep the drawn one; k stays drawn.
+        """
+        kind, k = draws[:, 0], draws[:, 1]  # (n,), (n,)
+        if forced is not None:
+            kind = torch.where(forced >= 0, forced.to(kind), kind)
+        n = draws.shape[0]
         if frames < 2:  # a single latent frame: giving it would leave nothing to generate
             return torch.ones(n, frames, dtype=torch.bool)
         index = torch.arange(frames)[None]  # (1, T)
@@ -62,3 +80,12 @@ class FrameMaskSampler:
         given |= (kind == KINDS.index("first_k"))[:, None] & (index < k[:, None])
         given |= (kind == KINDS.index("last_k"))[:, None] & (index >= frames - k[:, None])
         return ~given  # (n, T): True = generated
+
+
+def kind_index(name: str) -> int:
+    """KINDS index of a per-clip ``frame_mask`` value; "" (any: drawn from train.frame_mask) is -1."""
+    if name in ("", None):
+        return -1
+    if name not in KINDS:
+        raise ValueError(f"frame_mask must be one of {', '.join(KINDS)} or empty (drawn), got {name!r}")
+    return KINDS.index(name)

@@ -135,7 +135,8 @@ def step_draws(scheduler, n: int, latent_shape, video_size: dict, gen: torch.Gen
     """The random draws of one training step for n clips, in this order from ``gen`` (on the CPU):
     condition-dropout uniforms (n,) (the model's ``drop_cond`` decides), timesteps (n,), noise
     (n, *latent_shape) with latent_shape (C, T', H', W'), then frame masks (n, T') bool, or None (nothing
-    drawn) when ``frame_masks`` is None or not configured."""
+    drawn) when ``frame_masks`` is None or not configured: (n, 2) rows of kind and k for
+    :meth:`FrameMaskSampler.masks`."""
     uniforms = torch.rand(n, generator=gen)
     t = scheduler.sample_timesteps(n, video_size, generator=gen)
     noise = torch.randn((n, *latent_shape), generator=gen)
@@ -175,6 +176,7 @@ def build_data(cfg, latent_cache, info, where):
     dist.barrier()
     cache = LatentCacheDataset(latent_cache)
     cache.check_compatible(meta)
+    cache.check_same_clips(dataset)
     return cache, vae
 
 
@@ -238,6 +240,11 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
                               enabled=s["precision"] == "bf16" and s["plugin"] == "ddp")
     rows = slice(info.rank * local_batch, (info.rank + 1) * local_batch)
     frame_masks = FrameMaskSampler(s["frame_mask"])
+    forced = getattr(dataset, "frame_mask_kinds", None)
+    if frame_masks.probs is None and forced is not None and bool((forced >= 0).any()):
+        raise ConfigError(f"{where}: {int((forced >= 0).sum())} clips of the dataset have their own frame mask "
+                          f"(CSV column frame_mask) but train.frame_mask is not set; set it, e.g. "
+                          f"frame_mask=dict(none=0.5, first=0.2, first_k=0.2, last_k=0.1)")
 
     trainer.model.train()
     bad_in_a_row, skipped, step = 0, 0, start_step
@@ -249,7 +256,10 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
         # Randomness of this step, drawn for the whole global batch, this rank keeping its rows.
         gen = step_generator(s["seed"], step)
         draws = step_draws(scheduler, global_batch, x0.shape[1:], video_size, gen, frame_masks)
-        uniforms, t, noise, mask = (None if d is None else d[rows].to(info.device) for d in draws)
+        uniforms, t, noise, mask = (None if d is None else d[rows] for d in draws)
+        if mask is not None:  # (n, 2) drawn kind and k -> (n, T') masks, a clip's own kind winning
+            mask = frame_masks.masks(mask, x0.shape[2], batch.get("frame_mask"))
+        uniforms, t, noise, mask = (None if d is None else d.to(info.device) for d in (uniforms, t, noise, mask))
         cond = raw_model.drop_cond(cond, uniforms)  # classifier-free guidance: some rows lose their condition
         with autocast:
             loss = scheduler.training_losses(trainer.model, x0, cond, t=t, noise=noise, mask=mask)["loss"].mean()
