@@ -340,8 +340,9 @@ class LatentCacheDataset(Dataset):
 
     The file (from :func:`build_latent_cache`) is a safetensors file with ``latents`` (N, C, T', H', W'),
     ``labels`` (N,) and optionally ``frame_masks`` (N,) (each clip's own frame-mask kind, -1 = drawn;
-    absent in caches of datasets without the column), and its safetensors metadata holds ``meta``: JSON describing how the latents were
-    made (VAE config hash, num_frames, size, ...). Call :meth:`check_compatible` before training on it.
+    absent in caches of datasets without the column), and its safetensors metadata holds ``meta``: JSON
+    describing how the latents were made (VAE config hash, num_frames, size, ...). Call
+    :meth:`check_compatible` before training on it.
     """
 
     def __init__(self, cache_path: Union[str, os.PathLike]):

@@ -198,8 +198,9 @@ def sample_exit_clip(
     """Draw a window of a longer trajectory of class ``label`` that starts as the shape leaves, or after.
 
     Radius, speed and the position across the motion are drawn as in :func:`sample_window_clip`. The start
-    along the motion is uniform from the position where the box touches the far border to ``num_frames // 2`` frames after the shape has gone, so in frame 0 the shape is partly
-    visible and leaving, or already gone; it is never fully inside in any frame, and nothing enters.
+    along the motion is uniform from the position where the box touches the far border to
+    ``num_frames // 2`` frames after the shape has gone, so in frame 0 the shape is partly visible and
+    leaving, or already gone; it is never fully inside in any frame, and nothing enters.
     """
     shape, direction = split_class_id(label)
     _travel_limits(num_frames, size)
