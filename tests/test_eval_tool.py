@@ -30,7 +30,7 @@ def test_eval_writes_every_metric_of_every_mode_and_never_overwrites(tool, capsy
     out = tmp_path / "eval"
     argv = [SHAPES, "--per-class", "1", "--steps", "2", "--data", str(data), "--real-clips", "12",
             "--classifier", str(classifier), "--out", str(out), "--i2v-clips", "2", "--extend-clips", "2",
-            "--long-frames", "24", "--direct-frames", "20"]
+            "--long-frames", "24", "--direct-frames", "20", "--window", "16", "--overlap", "8"]
     assert run_cli(tool.main, argv) == 0, capsys.readouterr().err
     results = json.loads((out / "results.json").read_text())
     uncond = results["uncond"]
@@ -39,7 +39,7 @@ def test_eval_writes_every_metric_of_every_mode_and_never_overwrites(tool, capsy
         assert 0 <= uncond[key] <= 1, key
     assert uncond["judged_accuracy_real_heldout"] == 1.0  # the judge is right on real clips
     assert uncond["judged_accuracy_vae_reconstruction"] >= 0.75  # the shipped VAE keeps shapes and motion
-    assert uncond["vae_psnr_db"] > 25 and results["steps"] == 2
+    assert uncond["vae_psnr_db"] > 25 and results["steps"] == 2 and results["window"] == dict(frames=16, overlap=8)
     assert len(uncond["judged_accuracy_per_class"]) == 12
     assert results["i2v"]["clips"] == 2 and results["extend"]["clips"] == 2 and results["direct"]["frames"] == 20
     for mode in ("uncond", "i2v", "extend", "long", "direct"):

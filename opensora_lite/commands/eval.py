@@ -43,6 +43,10 @@ def parse_args(argv):
     parser.add_argument("--extend-clips", type=int, default=48, help="extend, long, direct: clips")
     parser.add_argument("--context-frames", type=int, default=16, help="extend: real frames given")
     parser.add_argument("--long-frames", type=int, default=48, help="extend and long: frames per clip")
+    parser.add_argument("--window", type=int, metavar="F", help="extend and long: frames per window "
+                        "(default: the config's inference.window)")
+    parser.add_argument("--overlap", type=int, metavar="F", help="extend and long: frames each new window is "
+                        "given (default: the config's inference.window)")
     parser.add_argument("--direct-frames", type=int, default=32, help="direct: frames in one window")
     parser.add_argument("--steps", type=int, help="sampling steps (default: the scheduler's)")
     parser.add_argument("--cfg-scale", type=float, help="guidance scale (default: the scheduler's)")
@@ -166,7 +170,8 @@ def eval_extend(pipe, args, out: Path, sample) -> dict:
     videos, verdicts = [], []
     for index in picks:
         context, label = _first_frames(val, index, args.context_frames, pipe.image_size)
-        clip = sample(classes=[label], extend=context, num_frames=args.long_frames, seed_offset=index)
+        clip = sample(classes=[label], extend=context, num_frames=args.long_frames, seed_offset=index,
+                      window_frames=args.window, overlap_frames=args.overlap)
         videos.append(clip)
         verdicts.append(judge_consistency(clip.videos[0], label))
     _save_grid(videos[:: max(1, len(videos) // 12)], out / "extend")
@@ -225,14 +230,17 @@ def main(argv):
         uncond=lambda: eval_uncond(pipe, args, out, sample),
         i2v=lambda: eval_i2v(pipe, args, out, sample),
         extend=lambda: eval_extend(pipe, args, out, sample),
-        long=lambda: _from_nothing(pipe, args, out, sample, args.long_frames, "long"),
+        long=lambda: _from_nothing(pipe, args, out, sample, args.long_frames, "long", window_frames=args.window,
+                                   overlap_frames=args.overlap),
         direct=lambda: _from_nothing(pipe, args, out, sample, args.direct_frames, "direct",
                                      window_frames=args.direct_frames + 1),
     )
     results = dict(config=args.config, ckpt=args.ckpt or cfg.get("ckpt", {}).get("model"),
                    steps=args.steps or pipe.scheduler.num_sampling_steps,
                    cfg_scale=args.cfg_scale if args.cfg_scale is not None else pipe.scheduler.cfg_scale,
-                   sampler=args.sampler or pipe.scheduler.sampler)
+                   sampler=args.sampler or pipe.scheduler.sampler,
+                   window=dict(pipe.window, **{k: v for k, v in (("frames", args.window), ("overlap", args.overlap))
+                                               if v is not None}))
     for mode in args.modes:
         t0 = time.perf_counter()
         results[mode] = dict(runners[mode](), seconds=round(time.perf_counter() - t0, 1))
