@@ -281,6 +281,23 @@ class VideoPipeline:
         with self._autocast():
             return self.vae.encode(video.to(self.device, torch.float32)).float()
 
+    def decode_window(self, latents: torch.Tensor, num_frames: int) -> tuple:
+        """:meth:`decode` that also returns the per-frame latents (N, c, num_frames, h, w) it went through
+        (float32, on the device): the frames a next window is given, without a pixel round trip."""
+        with self._autocast():
+            frames = self.vae.time_decode(latents.to(torch.float32), num_frames=num_frames).float()
+            return self.vae.image_decode(frames).float().clamp(-1, 1).cpu(), frames
+
+    def image_encode(self, video: torch.Tensor) -> torch.Tensor:
+        """Per-frame latents (N, c, T, h, w) of clips (N, 3, T, H, W) in [-1, 1], float32."""
+        with self._autocast():
+            return self.vae.image_encode(video.to(self.device, torch.float32)).float()
+
+    def time_encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """Latents (N, C, T', H', W') of per-frame latents (N, c, T, h, w), float32."""
+        with self._autocast():
+            return self.vae.time_encode(frames.to(self.device, torch.float32)).float()
+
     def _generate(self, plan: FramePlan, batch: list, seeds: list, steps, cfg_scale, sampler, progress,
                   timings: dict) -> torch.Tensor:
         """Clips (n, 3, T, H, W) for one batch of class ids (None entries: unconditional)."""

@@ -17,6 +17,13 @@ A request for ``num_frames`` frames is made as follows (``docs/conditioning.md``
    its decoded frames after the overlap are appended;
 3. the result is cut to ``num_frames`` (a continuation starts with the real frames of the clip).
 
+The frames a window is given are carried as *per-frame latents* (what the 2-D VAE makes of each frame,
+``VideoVAE.image_encode``): a made window is decoded by the temporal half of the VAE, its last frames are
+kept there and only go through the temporal encoder again. Decoding them to pixels and encoding them again
+would go through the 2-D VAE once per window, and on the shapes VAE that round trip drifts: a black frame
+comes back dim (max 34 of 255) and a second trip turns it into a bright ghost (226), which a model then
+continues as a new shape (docs/conditioning.md).
+
 Every window is decoded on its own, so memory does not grow with the length of the video.
 """
 import time
@@ -55,18 +62,19 @@ def fitted_frames(vae, num_frames: int, aligned: bool) -> int:
     return -(-num_frames // f) * f
 
 
-def encode_given(pipe, given_video: torch.Tensor, window_frames: int) -> torch.Tensor:
-    """Latents (n, C, k', h, w) of the k given frames (n, 3, k, H, W) of a window of ``window_frames`` frames.
+def encode_given(pipe, given: torch.Tensor, window_frames: int) -> torch.Tensor:
+    """Latents (n, C, k', h, w) of the k given frames of a window of ``window_frames`` frames, from their
+    per-frame latents (n, c, k, h, w).
 
     The frames are encoded as a whole window, padded by repeating the last given frame: the temporal VAE
     normalises over the whole clip (GroupNorm), so a frame encoded alone (half of its input the causal zero
     padding) gets other statistics than in the windows the model was trained on. The convolutions are
     causal, so the padding changes nothing else in the first k' latent frames.
     """
-    k = given_video.shape[2]
-    padded = torch.cat([given_video, given_video[:, :, -1:].expand(-1, -1, window_frames - k, -1, -1)], dim=2)
+    k = given.shape[2]
+    padded = torch.cat([given, given[:, :, -1:].expand(-1, -1, window_frames - k, -1, -1)], dim=2)
     latent_frames = pipe.vae.get_latent_size([k, None, None])[0]
-    return pipe.encode(padded)[:, :, :latent_frames]  # (n, C, k', h, w)
+    return pipe.time_encode(padded)[:, :, :latent_frames]  # (n, C, k', h, w)
 
 
 def load_image(path, size) -> torch.Tensor:
@@ -189,15 +197,15 @@ class FramePlan:
 
     # ------------------------------------------------------------------ sampling
 
-    def _window(self, pipe, frames: int, given_video: Optional[torch.Tensor], cond: dict, noise_gens, steps,
+    def _window(self, pipe, frames: int, given_frames: Optional[torch.Tensor], cond: dict, noise_gens, steps,
                 cfg_scale, sampler, progress, seed: int) -> torch.Tensor:
-        """Sample one aligned window of ``frames`` frames whose first frames are ``given_video`` (n, 3, k, H, W)
-        (or None): its latents (n, C, T', h, w)."""
+        """Sample one aligned window of ``frames`` frames whose first frames have the per-frame latents
+        ``given_frames`` (n, c, k, h, w) (or None): its latents (n, C, T', h, w)."""
         c, t, h, w = pipe.vae.out_channels, *pipe.vae.get_latent_size([frames, *pipe.image_size])
         z = torch.stack([torch.randn((c, t, h, w), generator=g) for g in noise_gens]).to(pipe.device)
         given = None
-        if given_video is not None:
-            known = encode_given(pipe, given_video, frames)  # (n, C, k', h, w): the given frames' latents
+        if given_frames is not None:
+            known = encode_given(pipe, given_frames, frames)  # (n, C, k', h, w): the given frames' latents
             latents = torch.zeros_like(z)
             latents[:, :, : known.shape[2]] = known
             mask = torch.ones(z.shape[0], t, dtype=torch.bool, device=z.device)  # (n, T'): True = generated
@@ -212,26 +220,30 @@ class FramePlan:
         noise_gens = [torch.Generator().manual_seed(s) for s in seeds]  # each sample's noise, window after window
         n = len(seeds)
 
-        def window(frames: int, given_video, index: int) -> torch.Tensor:
+        def window(frames: int, given_frames, index: int) -> tuple:
             t0 = time.perf_counter()
-            latents = self._window(pipe, frames, given_video, cond, noise_gens, steps, cfg_scale, sampler,
+            latents = self._window(pipe, frames, given_frames, cond, noise_gens, steps, cfg_scale, sampler,
                                    progress, seeds[0] + index)
             t1 = time.perf_counter()
-            video = pipe.decode(latents, frames)  # (n, 3, frames, H, W)
+            video, per_frame = pipe.decode_window(latents, frames)  # (n, 3, frames, H, W), (n, c, frames, h, w)
             timings["sampling"] += t1 - t0
             timings["decoding"] += time.perf_counter() - t1
-            return video
+            return video, per_frame
 
         if self.prefix is None:
-            given = None if self.first_frame is None else self.first_frame[None, :, None].expand(n, -1, -1, -1, -1)
-            pieces = [window(self.first_window, given, 0)]  # (n, 3, first_window, H, W)
+            given = None
+            if self.first_frame is not None:
+                given = pipe.image_encode(self.first_frame[None, :, None]).expand(n, -1, -1, -1, -1)  # (n, c, 1, h, w)
+            video, per_frame = window(self.first_window, given, 0)  # (n, 3, first_window, H, W)
         else:
-            pieces = [self.prefix[None].expand(n, -1, -1, -1, -1)]  # the real frames come first
-        made = pieces[0].shape[2]
-        tail = pieces[0][:, :, -self.overlap_frames:]  # (n, 3, overlap, H, W): the last frames made so far
+            video = self.prefix[None].expand(n, -1, -1, -1, -1)  # the real frames come first
+            per_frame = pipe.image_encode(self.prefix[None, :, -self.overlap_frames:]).expand(n, -1, -1, -1, -1)
+        pieces, made = [video], video.shape[2]
+        tail = per_frame[:, :, -self.overlap_frames:]  # (n, c, overlap, h, w): the last frames made so far
         while made < self.num_frames:
-            new = window(self.window_frames, tail, len(pieces))[:, :, self.overlap_frames:]  # (n, 3, w - o, H, W)
-            pieces.append(new)
-            tail = torch.cat([tail, new], dim=2)[:, :, -self.overlap_frames:]  # a new window adds fewer frames
-            made += new.shape[2]  # than the overlap when window < 2 x overlap, so the tail spans pieces
+            video, per_frame = window(self.window_frames, tail, len(pieces))
+            pieces.append(video[:, :, self.overlap_frames:])  # (n, 3, w - o, H, W)
+            tail = torch.cat([tail, per_frame[:, :, self.overlap_frames:]], dim=2)[:, :, -self.overlap_frames:]
+            made += pieces[-1].shape[2]  # a new window adds fewer frames than the overlap when window < 2 x
+            # overlap, so the tail spans pieces
         return torch.cat(pieces, dim=2)[:, :, : self.num_frames]  # (n, 3, num_frames, H, W)

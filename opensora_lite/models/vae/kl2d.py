@@ -154,6 +154,16 @@ class VideoAutoencoderKL(nn.Module):
             latents.append(z * self.scaling_factor)
         return rearrange(torch.cat(latents), "(n t) c h w -> n c t h w", n=x.shape[0])  # (N, 4, T, H/f, W/f)
 
+    image_encode = encode  # per-frame latents are the latents: no temporal half
+
+    def time_encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """The identity: every frame is its own latent frame (the :class:`VideoVAE` interface)."""
+        return frames
+
+    def time_decode(self, z: torch.Tensor, num_frames: Optional[int] = None) -> torch.Tensor:
+        """The identity: every latent frame is one frame (the :class:`VideoVAE` interface)."""
+        return z
+
     def encode_frames(self, frames: torch.Tensor) -> DiagonalGaussian:
         """The unscaled posterior over (B, latent_channels, H/f, W/f) of frames (B, C, H, W): VAE training."""
         return DiagonalGaussian(self.module.encode(frames))
@@ -177,3 +187,5 @@ class VideoAutoencoderKL(nn.Module):
     def get_latent_size(self, input_size: Sequence[Optional[int]]) -> List[Optional[int]]:
         """[T, H, W] -> [T, H // p, W // p] with ``patch_size`` (floor, as Open-Sora); None passes through."""
         return [None if size is None else size // patch for size, patch in zip(input_size, self.patch_size)]
+
+    image_decode = decode

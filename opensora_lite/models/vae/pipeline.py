@@ -85,16 +85,33 @@ class VideoAutoencoderPipeline(nn.Module):
         micro-batch, then one temporal draw per micro-chunk); the default uses their means.
         ``chunk_frames`` is passed to :meth:`TemporalVAE.encode` (bounded memory, same result).
         """
-        x_z = self.spatial_vae.encode(x, sample_posterior=sample_posterior, generator=generator)  # (N, C, T, h, w)
+        frames = self.image_encode(x, sample_posterior=sample_posterior, generator=generator)
+        return self.time_encode(frames, sample_posterior=sample_posterior, generator=generator,
+                                chunk_frames=chunk_frames)
+
+    def image_encode(self, x: torch.Tensor, sample_posterior: bool = False,
+                     generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """The 2-D half of :meth:`encode`: per-frame latents (N, c, T, h, w) of x (N, 3, T, H, W)."""
+        return self.spatial_vae.encode(x, sample_posterior=sample_posterior, generator=generator)
+
+    def time_encode(self, frames: torch.Tensor, sample_posterior: bool = False,
+                    generator: Optional[torch.Generator] = None, chunk_frames: Optional[int] = None) -> torch.Tensor:
+        """The temporal half of :meth:`encode`: normalised latents (N, C, T', h, w) of per-frame latents
+        (N, c, T, h, w), micro-chunk by micro-chunk."""
         latents = []
-        for frames in self._frame_chunks(x_z.shape[2]):
-            posterior = self.temporal_vae.encode(x_z[:, :, frames], chunk_frames=chunk_frames)
+        for chunk in self._frame_chunks(frames.shape[2]):
+            posterior = self.temporal_vae.encode(frames[:, :, chunk], chunk_frames=chunk_frames)
             latents.append(posterior.sample(generator) if sample_posterior else posterior.mode())  # (N, C, t', h, w)
         z = torch.cat(latents, dim=2)  # (N, C, T', h, w)
         return (z - self.shift.to(z.dtype)) / self.scale.to(z.dtype)
 
     def decode(self, z: torch.Tensor, num_frames: int, chunk_frames: Optional[int] = None) -> torch.Tensor:
         """Frames (N, 3, num_frames, H, W) from normalised latents z (N, C, T', h, w)."""
+        return self.image_decode(self.time_decode(z, num_frames, chunk_frames))
+
+    def time_decode(self, z: torch.Tensor, num_frames: int, chunk_frames: Optional[int] = None) -> torch.Tensor:
+        """The temporal half of :meth:`decode`: per-frame latents (N, c, num_frames, h, w) from normalised
+        latents z (N, C, T', h, w)."""
         expected = self.get_latent_size([num_frames, None, None])[0]
         if z.dim() != 5 or z.shape[2] != expected:
             raise DataError(f"VideoAutoencoderPipeline.decode: {num_frames} frames need {expected} latent frames, "
@@ -105,6 +122,10 @@ class VideoAutoencoderPipeline(nn.Module):
         for start in range(0, z.shape[2], step):
             frames = min(self.micro_frame_size or num_frames, remaining)
             pieces.append(self.temporal_vae.decode(z[:, :, start:start + step], num_frames=frames,
-                                                   chunk_frames=chunk_frames))  # (N, C, frames, h, w)
+                                                   chunk_frames=chunk_frames))  # (N, c, frames, h, w)
             remaining -= frames
-        return self.spatial_vae.decode(torch.cat(pieces, dim=2))  # (N, 3, num_frames, H, W)
+        return torch.cat(pieces, dim=2)  # (N, c, num_frames, h, w)
+
+    def image_decode(self, frames: torch.Tensor) -> torch.Tensor:
+        """The 2-D half of :meth:`decode`: frames (N, 3, T, H, W) from per-frame latents (N, c, T, h, w)."""
+        return self.spatial_vae.decode(frames)
