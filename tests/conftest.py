@@ -1,5 +1,6 @@
 """Shared test helpers: reference fixtures (tests/fixtures/, made as its README.md says) and small utilities."""
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,22 @@ def dit_tiny_stdit(state_dict: dict, frames: int):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def in_process_group():
+    """For tests that call train() in-process: it joins a 1-process gloo group and sets RANK, MASTER_PORT,
+    ... in os.environ. Undo both at the end of the module, or the subprocesses of later tests
+    (tools/train.py) would try to join that group."""
+    keys = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    saved = {key: os.environ.get(key) for key in keys}
+    yield
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -48,21 +48,7 @@ INFERENCE_VARIANTS = {
 TOOLS = {name: load_tool(name) for name in ("inference", "train", "train_vae", "vae_recon", "make_shapes")}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _restore_process_group_env():
-    """train() in-process joins a 1-process gloo group and sets RANK, MASTER_PORT, ...: undo both afterwards."""
-    keys = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-    saved = {key: os.environ.get(key) for key in keys}
-    yield
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.destroy_process_group()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+pytestmark = pytest.mark.usefixtures("in_process_group")  # train() runs in this process
 
 
 @pytest.fixture(scope="module")

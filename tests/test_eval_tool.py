@@ -42,6 +42,7 @@ def test_eval_writes_every_metric_of_every_mode_and_never_overwrites(tool, capsy
     assert uncond["vae_psnr_db"] > 25 and results["steps"] == 2 and results["window"] == dict(frames=16, overlap=8)
     assert len(uncond["judged_accuracy_per_class"]) == 12
     assert results["i2v"]["clips"] == 2 and results["extend"]["clips"] == 2 and results["direct"]["frames"] == 20
+    assert 0 <= results["extend"]["judged_accuracy_vae_reconstruction"] <= 1
     for mode in ("uncond", "i2v", "extend", "long", "direct"):
         assert 0 <= results[mode]["judged_accuracy"] <= 1, mode
         assert (out / mode / "grid-0.png").is_file(), mode

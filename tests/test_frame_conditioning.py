@@ -246,23 +246,11 @@ def test_long_videos_are_made_window_by_window(pipe, monkeypatch):
 
 
 def test_windows_carry_per_frame_latents_not_pixels(pipe, monkeypatch):
-    def peak(video):  # brightest channel value of a clip, uint8 scale
-        return float((video.clamp(-1, 1).amax(1) + 1).max() * 127.5)
-
-    vae = pipe.vae  # why (docs/conditioning.md): the shapes VAE's 2-D round trip turns black into a ghost
-    with torch.no_grad():
-        black = -torch.ones(1, 3, 17, 64, 64)
-        once = vae.image_decode(vae.image_encode(black))
-        twice = vae.image_decode(vae.image_encode(once.clamp(-1, 1)))
-        frames = vae.image_encode(black)
-        for _ in range(4):  # four windows' worth of temporal round trips
-            frames = vae.time_decode(vae.time_encode(frames), 17)
-        temporal = vae.image_decode(frames)
-    assert peak(once) < 48 and peak(twice) > 200 and peak(temporal) < 128, (peak(once), peak(twice), peak(temporal))
-    encoded = []  # the mechanism: pixels are encoded once (the clip's overlap), made frames never
+    vae = pipe.vae  # why (docs/conditioning.md): each 2-D round trip of a made frame adds to its drift
+    encoded = []  # pixels are encoded once (the clip's overlap), made frames never
     real_encode = vae.image_encode
     monkeypatch.setattr(vae, "image_encode", lambda x: encoded.append(x.shape[2]) or real_encode(x))
-    out = pipe(classes=[0], extend=black[0, :, :16], num_frames=40, steps=2, progress=False)
+    out = pipe(classes=[0], extend=-torch.ones(3, 16, 64, 64), num_frames=40, steps=2, progress=False)
     assert out.videos.shape == (1, 3, 40, 64, 64) and encoded == [9]
 
 
@@ -307,7 +295,8 @@ class RecordingFlow(RectifiedFlow):
         return super().training_losses(model, x0, cond, t=t, noise=noise, mask=mask)
 
 
-def test_training_gives_a_clip_its_own_frame_mask_and_refuses_one_without_train_frame_mask(tmp_path):
+def test_training_gives_a_clip_its_own_frame_mask_and_refuses_one_without_train_frame_mask(tmp_path,
+                                                                                          in_process_group):
     from opensora_lite.config import load_config
     from opensora_lite.engine.train_loop import train
     from opensora_lite.registry import SCHEDULERS

@@ -20,9 +20,9 @@ A request for ``num_frames`` frames is made as follows (``docs/conditioning.md``
 The frames a window is given are carried as *per-frame latents* (what the 2-D VAE makes of each frame,
 ``VideoVAE.image_encode``): a made window is decoded by the temporal half of the VAE, its last frames are
 kept there and only go through the temporal encoder again. Decoding them to pixels and encoding them again
-would go through the 2-D VAE once per window, and on the shapes VAE that round trip drifts: a black frame
-comes back dim (max 34 of 255) and a second trip turns it into a bright ghost (226), which a model then
-continues as a new shape (docs/conditioning.md).
+would go through the 2-D VAE once per window, and those round trips drift: on the shapes VAE a black frame
+came back dim and a second trip turned it into a bright ghost, which a model then continued as a new shape
+(docs/conditioning.md).
 
 Every window is decoded on its own, so memory does not grow with the length of the video.
 """
