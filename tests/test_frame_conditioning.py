@@ -139,6 +139,13 @@ def test_a_clip_with_its_own_kind_keeps_it_and_the_others_keep_their_draw():
     assert torch.equal(sampler.draw(200, 9, torch.Generator().manual_seed(0)), draws)  # the stream is the data's
 
 
+def write_rows(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def test_the_frame_mask_column_reaches_the_items_and_the_latent_cache(tmp_path):
     make_shapes_dataset(tmp_path / "d", clips_per_class=4, long_fraction=0.25, exit_fraction=0.5, seed=0,
                         progress=False)
@@ -154,17 +161,11 @@ def test_the_frame_mask_column_reaches_the_items_and_the_latent_cache(tmp_path):
     latents = LatentCacheDataset(cache)
     assert torch.equal(latents.frame_mask_kinds, expect) and latents[exits[0]]["frame_mask"] == 2
     rows[0]["frame_mask"] = "first_k"  # the CSV changed since the cache was built
-    with open(tmp_path / "d" / "train.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(tmp_path / "d" / "train.csv", rows)
     with pytest.raises(DataError, match="frame_mask column differs"):
         latents.check_same_clips(VideoClipDataset(tmp_path / "d" / "train.csv"))
     rows[0]["frame_mask"] = "middle"
-    with open(tmp_path / "d" / "train.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(tmp_path / "d" / "train.csv", rows)
     with pytest.raises(DataError, match=r"train.csv:2: frame_mask must be one of none, first, first_k, last_k"):
         VideoClipDataset(tmp_path / "d" / "train.csv")
 
