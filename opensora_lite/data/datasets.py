@@ -390,11 +390,12 @@ class LatentCacheDataset(Dataset):
             )
 
     def check_same_clips(self, dataset) -> None:
-        """Raise DataError unless ``dataset`` lists as many clips, with the same labels and frame-mask kinds."""
-        labels = torch.as_tensor(list(dataset.labels), dtype=torch.long)
+        """Raise DataError unless ``dataset`` lists as many clips, with the same labels and frame-mask kinds
+        (those it has: a dataset without ``labels`` is only checked for its length)."""
+        labels = torch.as_tensor(list(getattr(dataset, "labels", self.labels)), dtype=torch.long)
         kinds = getattr(dataset, "frame_mask_kinds", torch.full_like(labels, -1))
-        if labels.shape != self.labels.shape:
-            problem = f"it holds {len(self.labels)} clips, the dataset {len(labels)}"
+        if len(dataset) != len(self.labels):
+            problem = f"it holds {len(self.labels)} clips, the dataset {len(dataset)}"
         elif not torch.equal(labels, self.labels):
             problem = "the labels differ"
         elif not torch.equal(kinds, self.frame_mask_kinds):

@@ -134,9 +134,9 @@ def step_draws(scheduler, n: int, latent_shape, video_size: dict, gen: torch.Gen
                frame_masks: Optional[FrameMaskSampler] = None) -> tuple:
     """The random draws of one training step for n clips, in this order from ``gen`` (on the CPU):
     condition-dropout uniforms (n,) (the model's ``drop_cond`` decides), timesteps (n,), noise
-    (n, *latent_shape) with latent_shape (C, T', H', W'), then frame masks (n, T') bool, or None (nothing
-    drawn) when ``frame_masks`` is None or not configured: (n, 2) rows of kind and k for
-    :meth:`FrameMaskSampler.masks`."""
+    (n, *latent_shape) with latent_shape (C, T', H', W'), then the frame-mask draws (n, 2) (kind, k) that
+    :meth:`FrameMaskSampler.masks` turns into masks, or None (nothing drawn) when ``frame_masks`` is None or
+    not configured."""
     uniforms = torch.rand(n, generator=gen)
     t = scheduler.sample_timesteps(n, video_size, generator=gen)
     noise = torch.randn((n, *latent_shape), generator=gen)
