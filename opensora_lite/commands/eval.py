@@ -170,12 +170,11 @@ def eval_extend(pipe, args, out: Path, sample) -> dict:
     picks = _spread(len(val), args.extend_clips)
     videos, verdicts, ceiling = [], [], []
     for index in picks:
-        context, label = _first_frames(val, index, args.context_frames, pipe.image_size)
-        clip = sample(classes=[label], extend=context, num_frames=args.long_frames, seed_offset=index,
-                      window_frames=args.window, overlap_frames=args.overlap)
+        real, label = _first_frames(val, index, args.long_frames, pipe.image_size)  # (3, long_frames, H, W)
+        clip = sample(classes=[label], extend=real[:, :args.context_frames], num_frames=args.long_frames,
+                      seed_offset=index, window_frames=args.window, overlap_frames=args.overlap)
         videos.append(clip)
         verdicts.append(judge_consistency(clip.videos[0], label))
-        real, _ = _first_frames(val, index, args.long_frames, pipe.image_size)
         ceiling.append(judge_consistency(_reconstruct_in_windows(pipe, real), label))
     _save_grid(videos[:: max(1, len(videos) // 12)], out / "extend")
     return dict(clips=len(picks), context_frames=args.context_frames, frames=args.long_frames,
@@ -189,11 +188,10 @@ def _reconstruct_in_windows(pipe, video):
     on this VAE beats in the extend mode."""
     import torch
 
-    from opensora_lite.engine.frame_plan import fitted_frames
+    from opensora_lite.engine.frame_plan import FramePlan
 
     frames = video.shape[1]
-    window = min(fitted_frames(pipe.vae, pipe.window.get("frames", pipe.num_frames),
-                               bool(pipe.window.get("aligned"))), frames)
+    window = min(FramePlan.build(pipe, frames).window_frames, frames)
     starts = sorted({*range(0, frames - window, window - 1), frames - window})
     pieces, made = [], 0
     for start in starts:
