@@ -31,14 +31,17 @@ from benchmarks import bench_stdit, common  # noqa: E402
 @contextlib.contextmanager
 def unfused_gelu():
     """fc1 and tanh-GELU as two calls (what bf16 runs got before the probe ran with autocast off)."""
-    from opensora_lite.models import layers
+    import torch
 
-    kept = layers._fused_linear_gelu_available()
-    layers._FUSED_LINEAR_GELU = False
+    from opensora_lite.models import cpu_speed
+
+    kept = dict(cpu_speed._fused_gelu_works)
+    cpu_speed._fused_gelu_works.update({torch.float32: False, torch.bfloat16: False})
     try:
         yield
     finally:
-        layers._FUSED_LINEAR_GELU = kept
+        cpu_speed._fused_gelu_works.clear()
+        cpu_speed._fused_gelu_works.update(kept)
 
 
 BEFORE = {"gelu-probe": unfused_gelu}

@@ -84,8 +84,24 @@ def machine_info() -> dict:
         diffusers=version("diffusers"),
         python=platform.python_version(),
         cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        isa=isa_info(),
         load_average_at_start=list(os.getloadavg()),
         omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+    )
+
+
+def isa_info() -> dict:
+    """What the kernels run on: oneDNN's bf16 support, the fused-GELU probe per dtype, and any ISA caps
+    set in the environment (a simulated AVX2-only host sets ONEDNN_MAX_CPU_ISA / ATEN_CPU_CAPABILITY)."""
+    from opensora_lite.models import cpu_speed
+
+    caps = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
+    return dict(
+        avx512f="avx512f" in cpu_flags(), avx512_bf16="avx512_bf16" in cpu_flags(), amx_bf16="amx_bf16" in cpu_flags(),
+        onednn_bf16=bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        fused_gelu={name: cpu_speed.fused_gelu_works(dtype)
+                    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))},
+        env_caps={key: os.environ[key] for key in caps if key in os.environ},
     )
 
 

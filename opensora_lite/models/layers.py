@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import cpu_speed
+
 #################################################################################
 #                                   Constants                                   #
 #################################################################################
@@ -169,18 +171,6 @@ class LabelEmbedder(nn.Module):
 #################################################################################
 
 
-# CPU SDPA pays a fixed cost per (sequence, head): for the temporal attention over a few latent frames
-# (N*S sequences of T tokens) plain matmul-softmax-matmul is faster up to this length (bench_attention.py:
-# at T = 4, 1.7x forward and 1.5x forward+backward; at T = 16 they tie; spatial attention stays with SDPA).
-MATMUL_ATTENTION_MAX_LEN = 8
-
-
-def _matmul_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """softmax(q k^T / sqrt(Dh)) v for q, k, v (B, H, L, Dh), as batched matmuls."""
-    scores = torch.matmul(q, k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (B, H, L, L)
-    return torch.matmul(scores.softmax(dim=-1), v)  # (B, H, L, Dh)
-
-
 class Attention(nn.Module):
     """Multi-head self-attention along one axis of a (N, T, S, D) token grid.
 
@@ -218,10 +208,7 @@ class Attention(nn.Module):
             qk = apply_rotary(qkv[:, :, :, :2], cos, sin)  # (A, B, L, 2, H, Dh): q and k rotated at once
             q, k = qk.permute(3, 0, 1, 4, 2, 5).reshape(2, A * B, H, L, Dh).unbind(0)  # views
             v = qkv[:, :, :, 2].permute(0, 1, 3, 2, 4).reshape(A * B, H, L, Dh)  # view
-        if x.device.type == "cpu" and L <= MATMUL_ATTENTION_MAX_LEN:
-            out = _matmul_attention(q, k, v)  # (A*B, H, L, Dh)
-        else:
-            out = F.scaled_dot_product_attention(q, k, v)  # (A*B, H, L, Dh), stored (A*B, L, H, Dh) on CPU
+        out = cpu_speed.attention(q, k, v)  # (A*B, H, L, Dh)
         out = self.proj(out.transpose(1, 2).reshape(A, B, L, D))  # (A, B, L, D)
         return out.transpose(1, 2) if self.axis == "time" else out  # (N, T, S, D)
 
@@ -236,60 +223,4 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden_dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _use_fused_linear_gelu(x, self.fc1):
-            return self.fc2(_linear_gelu_tanh(x, self.fc1))  # (..., D)
-        return self.fc2(self.act(self.fc1(x)))  # (..., D)
-
-
-#################################################################################
-#                     Fused fc1 + GELU for CPU inference                        #
-#################################################################################
-# PyTorch's CPU tanh-GELU kernel costs as much as a third of the fc1 matmul in front of it; oneDNN applies
-# the same function as a post-op of the matmul, nearly for free (equal to 5e-7). It has no autograd, so it
-# is used only when no gradient is recorded (sampling); training and torch.compile keep Linear + GELU.
-
-_FUSED_LINEAR_GELU = None  # None: not probed yet; then True / False
-
-
-def _fused_linear_gelu_available() -> bool:
-    """Whether oneDNN's fused linear + tanh-GELU exists and agrees with Linear + GELU, probed once in fp32.
-
-    The probe runs with autocast off: the first MLP call may come under bf16 autocast, where the reference
-    F.linear would run in bf16 (4e-3 off) and switch the fused path off for the whole process.
-    """
-    global _FUSED_LINEAR_GELU
-    if _FUSED_LINEAR_GELU is None:
-        g = torch.Generator().manual_seed(0)
-        x, w, b = torch.randn(2, 8, generator=g), torch.randn(4, 8, generator=g), torch.randn(4, generator=g)
-        try:
-            with torch.autocast("cpu", enabled=False):
-                fused = torch.ops.mkldnn._linear_pointwise(x, w, b, "gelu", [], "tanh")
-                reference = F.gelu(F.linear(x, w, b), approximate="tanh")
-            _FUSED_LINEAR_GELU = bool(torch.allclose(fused, reference, atol=1e-5))
-        except (AttributeError, RuntimeError, NotImplementedError):
-            _FUSED_LINEAR_GELU = False
-    return _FUSED_LINEAR_GELU
-
-
-def _use_fused_linear_gelu(x: torch.Tensor, linear: nn.Linear) -> bool:
-    needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in linear.parameters()))
-    return (x.device.type == "cpu" and not needs_grad and x.dtype in (torch.float32, torch.bfloat16)
-            and not torch.compiler.is_compiling()  # inductor fuses Linear + GELU its own way
-            and _fused_linear_gelu_available())
-
-
-def _linear_gelu_tanh(x: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
-    """``gelu(linear(x), approximate="tanh")`` in one oneDNN call; under CPU autocast in its dtype."""
-    if torch.is_autocast_enabled("cpu"):
-        dtype = torch.get_autocast_dtype("cpu")
-    else:
-        dtype = torch.promote_types(x.dtype, linear.weight.dtype)
-    weight, bias = linear.weight, linear.bias
-    if weight.dtype != dtype:  # autocast: keep the cast weights while they are unchanged (sampling)
-        key = (weight.data_ptr(), weight._version, dtype)
-        cached = getattr(linear, "_fused_weight_cache", None)
-        if cached is None or cached[0] != key:
-            cached = (key, weight.detach().to(dtype), None if bias is None else bias.detach().to(dtype))
-            linear._fused_weight_cache = cached
-        weight, bias = cached[1], cached[2]
-    return torch.ops.mkldnn._linear_pointwise(x.to(dtype), weight, bias, "gelu", [], "tanh")
+        return self.fc2(cpu_speed.linear_gelu(x, self.fc1, self.act))  # (..., D): fc2(act(fc1(x)))
