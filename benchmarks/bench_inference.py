@@ -80,7 +80,7 @@ def in_process(config: str, cli_args, dtypes, repeats: int, steps=None) -> dict:
     import torch
 
     from opensora_lite.config import load_config
-    from opensora_lite.pipeline import VideoPipeline
+    from opensora_lite.inference.pipeline import VideoPipeline
 
     cfg = load_config(str(ROOT / config))
     classes = [int(cli_args[cli_args.index("--class") + 1])]

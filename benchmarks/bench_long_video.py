@@ -5,7 +5,7 @@
 
 Each point runs in a fresh process (benchmarks/common.py: measure_in_child): it builds the shipped pipeline,
 then generates one clip of N frames (the first window, then windows of 17 frames each given the last 9,
-engine/frame_plan.py) and reports its peak RSS during the call. Memory that grew with N would show in
+inference/frame_plan.py) and reports its peak RSS during the call. Memory that grew with N would show in
 ``extra_mib``; the output clip itself (N x 3 x 64 x 64 float32, 48 KiB a frame) is the only part that must.
 """
 import argparse

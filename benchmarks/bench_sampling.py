@@ -86,7 +86,7 @@ def main(argv=None):
     from benchmarks.archive.pab import attention_broadcast
     from opensora_lite.config import load_config
     from opensora_lite.eval.shapes_judge import judge_clips
-    from opensora_lite.pipeline import VideoPipeline
+    from opensora_lite.inference.pipeline import VideoPipeline
 
     set_quiet(not args.quick)
     info = machine_info()

@@ -43,8 +43,8 @@ QUICK_POINTS = [("ddim", 50), ("dpm++2m", 20)]
 def dit_tiny():
     from safetensors.torch import load_file
 
-    from opensora_lite.engine.checkpoint import load_checkpoint
     from opensora_lite.models import STDiT
+    from opensora_lite.models.convert import load_checkpoint
 
     prefix = "state_dict."
     state = {k[len(prefix):]: v.float() for k, v in load_file(str(FIXTURE)).items() if k.startswith(prefix)}

@@ -151,8 +151,8 @@ def bf16_psnr(args) -> dict:
     """bf16 vs fp32 decode PSNR on held-out shapes clips with the shipped shapes VAE."""
     from opensora_lite.config import load_config
     from opensora_lite.data.datasets import VideoClipDataset
-    from opensora_lite.engine.checkpoint import load_checkpoint
     from opensora_lite.eval.metrics import psnr
+    from opensora_lite.models.convert import load_checkpoint
     from opensora_lite.registry import MODELS, build_module
 
     ckpt, val = ROOT / args.vae_ckpt, ROOT / SHAPES_VAL

@@ -63,12 +63,12 @@ def train_and_judge(run: str, args) -> None:
     from opensora_lite.config import load_config
     from opensora_lite.data.datasets import LatentCacheDataset
     from opensora_lite.data.shapes import split_class_id
-    from opensora_lite.engine.checkpoint import load_checkpoint
-    from opensora_lite.engine.train_loop import step_draws
-    from opensora_lite.engine.train_step import TrainStep
     from opensora_lite.eval.shapes_judge import judge_clips
-    from opensora_lite.pipeline import VideoPipeline
+    from opensora_lite.inference.pipeline import VideoPipeline
+    from opensora_lite.models.convert import load_checkpoint
     from opensora_lite.registry import MODELS, SCHEDULERS, build_module
+    from opensora_lite.training.train_loop import step_draws
+    from opensora_lite.training.train_step import TrainStep
 
     name, seed = run.rsplit(":", 1)
     seed = int(seed)

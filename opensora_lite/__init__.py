@@ -14,7 +14,7 @@ def __getattr__(name):
     # The pipeline pulls in torch and the models: import it on first use, so `opensora_lite.__version__`
     # (read by the packaging) stays free.
     if name in ("VideoPipeline", "VideoOutput"):
-        from . import pipeline
+        from .inference import pipeline
 
         return getattr(pipeline, name)
     raise AttributeError(f"module 'opensora_lite' has no attribute {name!r}")

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 
 from mmengine.config import Config
 
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 RUN_CONFIG = "config.py"  # a training run folder holds its config ...
@@ -118,3 +118,28 @@ def parse_overrides(pairs: Iterable[str]) -> dict:
         out[key[2:]] = parse_value(pairs[i + 1])
         i += 2
     return out
+
+
+FILE_NOTES_KEY = "file_notes"  # {"ckpt.model": "what the file is", ...}: a missing one is one line
+
+
+def _lookup(cfg, dotted: str):
+    node = cfg
+    for part in dotted.split("."):
+        if not hasattr(node, "get"):
+            return None
+        node = node.get(part)
+    return node
+
+
+def check_required_files(cfg, where: str, skip=()) -> None:
+    """Raise one CheckpointError naming every missing file of ``cfg``'s ``file_notes``, where it goes and what it
+    is (keys in ``skip`` are not checked, e.g. ``ckpt.model`` when --ckpt or --random-init replaces it)."""
+    missing = []
+    for key, note in dict(cfg.get(FILE_NOTES_KEY) or {}).items():
+        path = _lookup(cfg, key)
+        if key not in skip and path and not os.path.exists(os.path.expanduser(str(path))):
+            missing.append(f"missing {path} ({key}): {note}")
+    if missing:
+        raise CheckpointError(f"{where}: " + " | ".join(missing) + " (put each file there, or set its config "
+                              "entry to where it is)")

@@ -33,8 +33,8 @@ def fixture_atol(meta: dict, output_name: str) -> float:
 
 def dit_tiny_stdit(state_dict: dict, frames: int):
     """STDiT with the dit_tiny fixture's sizes and weights: on (N, 4, frames, 8, 8) clips it runs DiT per frame."""
-    from opensora_lite.engine.checkpoint import load_checkpoint
     from opensora_lite.models import STDiT
+    from opensora_lite.models.convert import load_checkpoint
 
     model = STDiT(input_size=(frames, 8, 8), patch_size=(1, 2, 2), in_channels=4, hidden_size=64, depth=2,
                   num_heads=4, num_classes=10, learn_sigma=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from opensora_lite.engine.frame_masks import KINDS
+from opensora_lite.training.frame_masks import KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 

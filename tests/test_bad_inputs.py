@@ -19,9 +19,9 @@ from opensora_lite.cli import run_cli
 from opensora_lite.config import load_config
 from opensora_lite.data import video_io
 from opensora_lite.data.datasets import VideoClipDataset
-from opensora_lite.engine.checkpoint import save_checkpoint
 from opensora_lite.errors import DataError
 from opensora_lite.registry import MODELS, build_module
+from opensora_lite.storage import save_checkpoint
 
 from helpers import LOG_LINE, ROOT, TINY_INFERENCE, TINY_VAE, load_tool, write_config, write_latent_cache
 

@@ -8,18 +8,12 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from opensora_lite.engine import checkpoint as ckpt
-from opensora_lite.engine.checkpoint import (
-    atomic_write_bytes,
-    load_checkpoint,
-    load_state_dict,
-    read_config,
-    save_checkpoint,
-    save_state_dict,
-)
+from opensora_lite import storage as ckpt
 from opensora_lite.errors import CheckpointError
 from opensora_lite.models import STDiT
+from opensora_lite.models.convert import load_checkpoint
 from opensora_lite.registry import MODELS, build_module
+from opensora_lite.storage import atomic_write_bytes, load_state_dict, read_config, save_checkpoint, save_state_dict
 
 from conftest import fixture_atol, load_fixture
 
@@ -67,7 +61,7 @@ def test_dit_training_checkpoint_in_a_pt_file_loads_its_ema_weights(dit, tmp_pat
     # The layout of DiT's train.py checkpoints; find_model uses "ema".
     torch.save({"model": garbage, "ema": sd, "opt": {}, "args": argparse.Namespace(model="DiT-XL/2")}, path)
     model = tiny()
-    with caplog.at_level(logging.INFO, logger="opensora_lite.engine.checkpoint"):
+    with caplog.at_level(logging.INFO, logger="opensora_lite.models.convert"):
         report = load_checkpoint(model, path)
     assert report.converted_from == "dit" and report.inflated
     assert report.missing == [] and report.unexpected == []

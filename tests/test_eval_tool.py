@@ -19,8 +19,8 @@ def tool():
 
 
 def test_eval_writes_every_metric_of_every_mode_and_never_overwrites(tool, capsys, tmp_path):
-    from opensora_lite.engine.checkpoint import save_checkpoint
     from opensora_lite.eval.classifier import ShapesClassifier
+    from opensora_lite.storage import save_checkpoint
 
     data = tmp_path / "shapes"
     make_shapes_dataset(data, clips_per_class=1, num_frames=17, val_clips_per_class=1, val_long_clips_per_class=1,

@@ -11,10 +11,10 @@ from opensora_lite.cli import run_cli
 from opensora_lite.data import LatentCacheDataset, VideoClipDataset, build_latent_cache
 from opensora_lite.data.shapes import make_shapes_dataset
 from opensora_lite.data.video_io import write_video
-from opensora_lite.engine.frame_masks import KINDS, FrameMaskSampler
 from opensora_lite.errors import ConfigError, DataError
 from opensora_lite.models import STDiT
 from opensora_lite.schedulers import IDDPM, GivenFrames, RectifiedFlow
+from opensora_lite.training.frame_masks import KINDS, FrameMaskSampler
 
 from helpers import ROOT, load_tool, write_config, write_latent_cache
 
@@ -299,8 +299,8 @@ class RecordingFlow(RectifiedFlow):
 def test_training_gives_a_clip_its_own_frame_mask_and_refuses_one_without_train_frame_mask(tmp_path,
                                                                                           in_process_group):
     from opensora_lite.config import load_config
-    from opensora_lite.engine.train_loop import train
     from opensora_lite.registry import SCHEDULERS
+    from opensora_lite.training.train_loop import train
 
     SCHEDULERS.register_module(name="test_recording_rflow", module=RecordingFlow, force=True)
     cache = write_latent_cache(tmp_path / "latents.safetensors", first_k_every=2)

@@ -72,8 +72,8 @@ def test_bad_input_is_one_line_exit_2(tool, capsys, tmp_path, argv, message):
 
 
 def test_mismatched_checkpoint_names_the_mismatch(tool, capsys, tmp_path):
-    from opensora_lite.engine.checkpoint import save_checkpoint
     from opensora_lite.models import STDiT
+    from opensora_lite.storage import save_checkpoint
 
     other = tmp_path / "other.safetensors"
     save_checkpoint(STDiT(input_size=(4, 8, 8), in_channels=4, hidden_size=64, depth=2, num_heads=4, num_classes=12,

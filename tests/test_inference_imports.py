@@ -19,7 +19,7 @@ NOT_ON_THE_INFERENCE_PATH = ("colossalai", "transformers", "peft", "bitsandbytes
 CHILD = f"""
 import json, sys
 import opensora_lite.commands.generate  # what tools/inference.py imports
-from opensora_lite.pipeline import VideoPipeline
+from opensora_lite.inference.pipeline import VideoPipeline
 
 pipe = VideoPipeline.from_config({CONFIG!r}, random_init=True)
 out = pipe(classes=[1], num_frames=1, seed=0, steps=1, progress=False)

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 from opensora_lite.cli import run_cli
 from opensora_lite.config import load_config
-from opensora_lite.engine.checkpoint import load_checkpoint
 from opensora_lite.errors import CheckpointError
+from opensora_lite.models.convert import load_checkpoint
 from opensora_lite.models.layers import get_1d_sincos_pos_embed, get_2d_sincos_pos_embed
 from opensora_lite.models.stdit import STDiT
 from opensora_lite.registry import MODELS, SCHEDULERS, build_module

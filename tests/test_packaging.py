@@ -10,8 +10,8 @@ import torch
 
 import opensora_lite
 from opensora_lite.config import load_config, shipped_roots
-from opensora_lite.engine.distributed import COLOSSALAI_INSTALL, make_booster
 from opensora_lite.errors import ConfigError, UserError
+from opensora_lite.training.distributed import COLOSSALAI_INSTALL, make_booster
 
 from helpers import ROOT
 

@@ -22,17 +22,17 @@ from opensora_lite.cli import run_cli
 from opensora_lite.config import load_config
 from opensora_lite.data.sampler import GlobalBatchSampler
 from opensora_lite.data.video_io import write_video
-from opensora_lite.engine import run_checkpoint as rc
-from opensora_lite.engine.checkpoint import save_checkpoint
-from opensora_lite.engine.run_checkpoint import (
+from opensora_lite.errors import CheckpointError
+from opensora_lite.registry import MODELS, SCHEDULERS, build_module
+from opensora_lite.schedulers.rectified_flow import RectifiedFlow
+from opensora_lite.storage import save_checkpoint
+from opensora_lite.training import run_checkpoint as rc
+from opensora_lite.training.run_checkpoint import (
     complete_checkpoints,
     latest_checkpoint,
     load_run_checkpoint,
     save_run_checkpoint,
 )
-from opensora_lite.errors import CheckpointError
-from opensora_lite.registry import MODELS, SCHEDULERS, build_module
-from opensora_lite.schedulers.rectified_flow import RectifiedFlow
 
 from helpers import LOG_LINE, TINY_INFERENCE, TINY_VAE, load_tool, run_train, write_config, write_latent_cache
 
@@ -351,7 +351,7 @@ SCHEDULERS.register_module(name="test_faulty_rflow", module=FaultyFlow, force=Tr
 
 
 def train_here(config: Path, resume=None, overwrite=False, **overrides):
-    from opensora_lite.engine.train_loop import train
+    from opensora_lite.training.train_loop import train
 
     return train(load_config(str(config), overrides), config_path=str(config), resume=resume, overwrite=overwrite)
 
@@ -368,7 +368,7 @@ def test_a_full_disk_fails_the_save_cleanly_and_the_run_resumes(tmp_path, monkey
     # Protection: train_loop._save turns the OSError into a TrainingError (one line, exit 2) and
     # save_run_checkpoint removes the partial folder; without them a raw OSError escapes and/or
     # step_00000004(.tmp) stays behind next to step 2.
-    from opensora_lite.engine.train_loop import TrainingError
+    from opensora_lite.training.train_loop import TrainingError
 
     run_dir = tmp_path / "run"
     config = write_config(tmp_path, run_dir, write_cache(tmp_path / "latents.safetensors"), max_steps=4)
@@ -414,7 +414,7 @@ def test_non_finite_losses_are_skipped_and_counted(tmp_path):
 
 def test_too_many_bad_steps_in_a_row_stop_the_run_with_a_clear_message(tmp_path):
     # Protection: train.max_bad_steps; without it a run on broken data "finishes" having learnt nothing.
-    from opensora_lite.engine.train_loop import TrainingError
+    from opensora_lite.training.train_loop import TrainingError
 
     run_dir = tmp_path / "run"
     config = write_config(tmp_path, run_dir, write_cache(tmp_path / "latents.safetensors", range(24)),
@@ -427,7 +427,7 @@ def test_too_many_bad_steps_in_a_row_stop_the_run_with_a_clear_message(tmp_path)
 def test_nan_weights_never_overwrite_a_good_checkpoint(tmp_path):
     # Protection: the finite-weights check of train_loop._save. Step 4's update has NaN gradients (the loss
     # is finite, so the skip does not catch it); without the check step_00000004 is written with NaN weights.
-    from opensora_lite.engine.train_loop import TrainingError
+    from opensora_lite.training.train_loop import TrainingError
 
     run_dir = tmp_path / "run"
     config = write_config(tmp_path, run_dir, write_cache(tmp_path / "latents.safetensors"), max_steps=6)
@@ -496,7 +496,7 @@ def test_a_killed_rank_ends_the_job_in_bounded_time_and_it_resumes(tmp_path, mon
     assert not Path(f"/proc/{workers[0]}").exists() or "zombie" in Path(f"/proc/{workers[0]}/status").read_text()
 
     last = int(latest_checkpoint(run_dir).name[len("step_"):])
-    with caplog.at_level("INFO", logger="opensora_lite.engine.train_loop"):
+    with caplog.at_level("INFO", logger="opensora_lite.training.train_loop"):
         summary = train_here(config, **{"train.max_steps": last + 2})  # one process: same global batch
     assert summary["step"] == last + 2
     assert f"step_{last:08d} (step {last})" in caplog.text
@@ -545,7 +545,7 @@ def test_make_shapes_never_overwrites_a_dataset_nor_deletes_other_files(tmp_path
 def test_training_never_overwrites_a_run_folder(tmp_path):
     # Protection: prepare_run_dir refuses a finished run without --overwrite, and refuses to let
     # --overwrite delete a folder that holds no run (e.g. --outputs . by mistake).
-    from opensora_lite.engine.train_loop import TrainingError
+    from opensora_lite.training.train_loop import TrainingError
 
     run_dir = tmp_path / "run"
     config = write_config(tmp_path, run_dir, write_cache(tmp_path / "latents.safetensors"), max_steps=2)

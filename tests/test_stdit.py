@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from opensora_lite.engine.checkpoint import load_checkpoint
 from opensora_lite.errors import ConfigError
 from opensora_lite.models import STDiT
+from opensora_lite.models.convert import load_checkpoint
 from opensora_lite.models.layers import PatchEmbed3D, TimestepEmbedder, get_2d_sincos_pos_embed
 from opensora_lite.registry import MODELS, build_module
 

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from opensora_lite.data.sampler import GlobalBatchSampler
-from opensora_lite.engine.run_checkpoint import latest_checkpoint
+from opensora_lite.training.run_checkpoint import latest_checkpoint
 
 from helpers import losses, run_train, write_config, write_latent_cache
 

@@ -28,7 +28,7 @@ def clip_folder(tmp_path):
 
 
 def test_video_folder_with_bad_files_trains_to_the_end_and_writes_samples(tmp_path, clip_folder, caplog):
-    from opensora_lite.engine.train_loop import train
+    from opensora_lite.training.train_loop import train
 
     config = tmp_path / "video_train.py"
     config.write_text(TINY_INFERENCE + f"""

@@ -59,7 +59,7 @@ def test_state_dict_has_open_soras_keys_and_shapes(pipe):
 
 
 def test_loads_through_load_checkpoint(tmp_path):
-    checkpoint = pytest.importorskip("opensora_lite.engine.checkpoint")
+    checkpoint = pytest.importorskip("opensora_lite.models.convert")
     path = tmp_path / "pipeline.safetensors"
     save_file({k: v.contiguous() for k, v in SD.items()}, str(path))
     model = make_pipeline(shift=0.0, scale=1.0)

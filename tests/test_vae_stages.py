@@ -6,8 +6,9 @@ from safetensors.torch import load_file
 
 from opensora_lite.config import load_config
 from opensora_lite.data.datasets import VideoClipDataset
-from opensora_lite.engine.checkpoint import load_checkpoint, save_checkpoint
+from opensora_lite.models.convert import load_checkpoint
 from opensora_lite.registry import MODELS, build_module
+from opensora_lite.storage import save_checkpoint
 
 from helpers import TINY_VAE, load_tool, write_clip_csv
 

@@ -59,7 +59,7 @@ def test_registry_names_build_the_same_class():
 
 
 def test_loads_through_load_checkpoint(tmp_path):
-    checkpoint = pytest.importorskip("opensora_lite.engine.checkpoint")
+    checkpoint = pytest.importorskip("opensora_lite.models.convert")
     path = tmp_path / "temporal.safetensors"
     save_file({k: v.contiguous() for k, v in SD.items()}, str(path))
     model = TemporalVAE(**TINY).eval()

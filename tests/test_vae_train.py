@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from opensora_lite.config import load_config
-from opensora_lite.engine.vae_train_loop import train_vae, with_perceptual
 from opensora_lite.errors import ConfigError
+from opensora_lite.training.vae_train_loop import train_vae, with_perceptual
 
 from helpers import TINY_VAE
 

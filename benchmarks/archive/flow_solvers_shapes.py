@@ -47,7 +47,7 @@ def t_linear_2m(velocity, z, timesteps, num_timesteps, progress):
 
 
 def main():
-    from opensora_lite.pipeline import VideoPipeline
+    from opensora_lite.inference.pipeline import VideoPipeline
     from opensora_lite.schedulers import solvers
 
     info = machine_info()

@@ -97,10 +97,11 @@ def _reasons(verdicts) -> dict:
 def eval_uncond(pipe, args, out: Path, sample) -> dict:
     import torch
 
-    from opensora_lite.engine.checkpoint import load_checkpoint, save_checkpoint
     from opensora_lite.eval.classifier import ShapesClassifier, features_and_predictions, train_classifier
     from opensora_lite.eval.metrics import frechet_distance, psnr, ssim
     from opensora_lite.eval.shapes_judge import judge_accuracy, judge_clips
+    from opensora_lite.models.convert import load_checkpoint
+    from opensora_lite.storage import save_checkpoint
 
     num_classes, frames = pipe.num_classes, args.frames
     classes = [c for c in range(num_classes) for _ in range(args.per_class)]
@@ -188,7 +189,7 @@ def _reconstruct_in_windows(pipe, video):
     on this VAE beats in the extend mode."""
     import torch
 
-    from opensora_lite.engine.frame_plan import FramePlan
+    from opensora_lite.inference.frame_plan import FramePlan
 
     frames = video.shape[1]
     window = min(FramePlan.build(pipe, frames).window_frames, frames)
@@ -221,7 +222,7 @@ def _spread(n: int, k: int) -> list:
 def _save_grid(outputs: list, folder: Path, every: int = 1) -> None:
     import torch
 
-    from opensora_lite.pipeline import VideoOutput
+    from opensora_lite.inference.pipeline import VideoOutput
 
     videos = torch.cat([o.videos for o in outputs])[::every]
     given = torch.cat([o.given for o in outputs])[::every]
@@ -239,7 +240,7 @@ def main(argv):
     out.mkdir(parents=True, exist_ok=True)
     import torch
 
-    from opensora_lite.pipeline import VideoPipeline
+    from opensora_lite.inference.pipeline import VideoPipeline
 
     torch.manual_seed(0)
     pipe = VideoPipeline.from_loaded_config(cfg, args.config, ckpt=args.ckpt, vae_ckpt=args.vae_ckpt)

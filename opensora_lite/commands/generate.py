@@ -94,7 +94,7 @@ def main(argv):
     check_args(args)
     import torch
 
-    from opensora_lite.pipeline import VideoPipeline
+    from opensora_lite.inference.pipeline import VideoPipeline
 
     t0 = time.perf_counter()
     pipe = VideoPipeline.from_loaded_config(cfg, args.config, args.ckpt or run_weights, args.vae_ckpt,

@@ -31,8 +31,8 @@ def main(argv):
 
     from opensora_lite.data.datasets import LatentCacheDataset
     from opensora_lite.data.shapes import DIRECTIONS, SHAPES
-    from opensora_lite.engine.checkpoint import load_checkpoint
     from opensora_lite.errors import UserError
+    from opensora_lite.models.convert import load_checkpoint
     from opensora_lite.registry import MODELS, SCHEDULERS, build_module
 
     cache_path = cfg.get("train", {}).get("latent_cache")

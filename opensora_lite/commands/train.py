@@ -28,7 +28,7 @@ def main(argv):
         if getattr(args, key):
             cfg.train[key] = getattr(args, key)
 
-    from opensora_lite.engine.train_loop import train
+    from opensora_lite.training.train_loop import train
 
     summary = train(cfg, config_path=args.config, resume=args.resume, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -27,7 +27,7 @@ def main(argv):
     if args.vae_init:
         cfg["vae_init"] = args.vae_init
 
-    from opensora_lite.engine.vae_train_loop import train_vae
+    from opensora_lite.training.vae_train_loop import train_vae
 
     summary = train_vae(cfg, config_path=args.config, resume=args.resume, overwrite=args.overwrite)
     print(f"finished at step {summary['step']}; weights: {summary['export']} "

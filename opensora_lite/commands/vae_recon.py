@@ -108,7 +108,7 @@ def load_vae_weights(vae, cfg, config_path: str, ckpt=None, random_init: bool = 
         return
     path = ckpt or dict(cfg.get("ckpt", {})).get("vae")
     if path:
-        from opensora_lite.engine.checkpoint import load_checkpoint
+        from opensora_lite.models.convert import load_checkpoint
 
         load_checkpoint(vae, path, strict=True)
     elif not cfg.vae.get("vae_2d", cfg.vae).get("from_pretrained"):

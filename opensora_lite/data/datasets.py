@@ -26,7 +26,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..engine.frame_masks import kind_index
 from ..errors import DataError, UserError
 from ..registry import DATASETS
 from .video_io import (
@@ -94,6 +93,19 @@ def _read_folder(root: Path) -> Tuple[List[Path], List[int], List[str]]:
     return paths, labels, classes
 
 
+# Per-clip frame-mask kinds (the CSV column frame_mask); training/frame_masks.py draws masks of these kinds.
+FRAME_MASK_KINDS = ("none", "first", "first_k", "last_k")
+
+
+def frame_mask_kind_index(name: str) -> int:
+    """FRAME_MASK_KINDS index of a per-clip ``frame_mask`` value; "" (any: drawn from train.frame_mask) is -1."""
+    if name in ("", None):
+        return -1
+    if name not in FRAME_MASK_KINDS:
+        raise DataError(f"frame_mask must be one of {', '.join(FRAME_MASK_KINDS)} or empty (drawn), got {name!r}")
+    return FRAME_MASK_KINDS.index(name)
+
+
 def _frame_mask_kinds(csv_path: Path, rows: Optional[List[Dict[str, str]]], n: int) -> torch.Tensor:
     """(n,) long: each clip's own frame-mask kind from the optional ``frame_mask`` column, -1 = drawn."""
     if not rows or "frame_mask" not in rows[0]:
@@ -101,7 +113,7 @@ def _frame_mask_kinds(csv_path: Path, rows: Optional[List[Dict[str, str]]], n: i
     kinds = []
     for line, row in enumerate(rows, start=2):
         try:
-            kinds.append(kind_index((row["frame_mask"] or "").strip()))
+            kinds.append(frame_mask_kind_index((row["frame_mask"] or "").strip()))
         except ValueError as e:
             raise DataError(f"{csv_path}:{line}: {e}") from e
     return torch.tensor(kinds, dtype=torch.long)
@@ -189,7 +201,7 @@ class VideoClipDataset(Dataset):
             self.classes = _class_names_beside(source)
         else:
             raise DataError(f"{source}: no such CSV file or folder")
-        # (N,) each clip's own training frame mask (CSV column frame_mask, engine/frame_masks.py), -1 = drawn
+        # (N,) each clip's own training frame mask (CSV column frame_mask, training/frame_masks.py), -1 = drawn
         self.frame_mask_kinds = _frame_mask_kinds(source, self.rows, len(self.paths))
         self._bad: Dict[str, str] = {}  # path -> reason, in discovery order
         if check_files:

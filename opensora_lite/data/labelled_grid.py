@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.checkpoint import atomic_path
+from ..storage import atomic_path
 from .video_io import make_grid
 
 LABEL_MARGIN = 6  # white pixels around a label

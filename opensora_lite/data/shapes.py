@@ -434,7 +434,7 @@ def make_shapes_dataset(
     ``long_frames`` frames whose first ``num_frames`` are fully inside (:func:`sample_long_clip`).
     ``exit_fraction`` of them are exit windows (``exit_<k>.mp4``, :func:`sample_exit_clip`), which
     ``train.csv`` marks ``frame_mask=first_k``: the shape is leaving or gone, so they are only trained as
-    continuations (engine/frame_masks.py).
+    continuations (training/frame_masks.py).
     """
     out = Path(out_dir)
     _check_counts(clips_per_class, val_clips_per_class, val_long_clips_per_class, long_fraction, exit_fraction)

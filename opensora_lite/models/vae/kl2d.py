@@ -14,9 +14,9 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from ...engine.checkpoint import load_state_dict
 from ...errors import CheckpointError, ConfigError, DataError
 from ...registry import MODELS
+from ...storage import load_state_dict
 from .autoencoder_kl import AutoencoderKL
 from .distributions import DiagonalGaussian
 

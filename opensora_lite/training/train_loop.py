@@ -24,8 +24,9 @@ from ..config import RUN_CONFIG, RUN_WEIGHTS
 from ..data.datasets import LatentCacheDataset, build_latent_cache
 from ..data.sampler import GlobalBatchSampler
 from ..errors import ConfigError, UserError
+from ..models.convert import load_checkpoint
 from ..registry import DATASETS, MODELS, SCHEDULERS, build_module
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..storage import save_checkpoint
 from .distributed import all_reduce_mean, init_distributed, make_booster
 from .frame_masks import FrameMaskSampler
 from .run_checkpoint import CKPT_DIR, latest_checkpoint, load_run_checkpoint, save_run_checkpoint
@@ -302,7 +303,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
 def write_samples(stem: Path, model, vae, scheduler, cfg) -> None:
     """One clip of each of the first 4 classes with the EMA weights: ``<stem>.mp4`` (side by side) + ``.png``."""
     from ..data.video_io import save_grid_png, write_video
-    from ..pipeline import VideoPipeline
+    from ..inference.pipeline import VideoPipeline
 
     was_training = model.training
     pipe = VideoPipeline(model, vae, scheduler, cfg.get("image_size", (256, 256)), cfg.get("num_frames", 16))

@@ -5,7 +5,7 @@ Frame counts are planned in windows of whole latent frames. A model trained on *
 multiple of its time factor f, and a clip of 1 + k f frames (per micro chunk) gets f - 1 padding frames, so
 latent frame 0 encodes pixel frame 0 alone. Then a given first frame is exactly one latent frame, and a
 continuation window conditioned on its first latent frames is exactly a training clip with a ``first_k``
-frame mask (``engine/frame_masks.py``). Other models get windows of k f frames (latent frame 0 covers f
+frame mask (``training/frame_masks.py``). Other models get windows of k f frames (latent frame 0 covers f
 frames, as in their training clips).
 
 A request for ``num_frames`` frames is made as follows (``docs/conditioning.md``):

@@ -21,9 +21,8 @@ from typing import Optional
 
 import torch
 
+from ..data.datasets import FRAME_MASK_KINDS as KINDS
 from ..errors import ConfigError
-
-KINDS = ("none", "first", "first_k", "last_k")
 
 
 class FrameMaskSampler:
@@ -80,12 +79,3 @@ class FrameMaskSampler:
         given |= (kind == KINDS.index("first_k"))[:, None] & (index < k[:, None])
         given |= (kind == KINDS.index("last_k"))[:, None] & (index >= frames - k[:, None])
         return ~given  # (n, T): True = generated
-
-
-def kind_index(name: str) -> int:
-    """KINDS index of a per-clip ``frame_mask`` value; "" (any: drawn from train.frame_mask) is -1."""
-    if name in ("", None):
-        return -1
-    if name not in KINDS:
-        raise ValueError(f"frame_mask must be one of {', '.join(KINDS)} or empty (drawn), got {name!r}")
-    return KINDS.index(name)

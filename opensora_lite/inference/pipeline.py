@@ -18,13 +18,12 @@ from typing import Optional, Sequence, Union
 import torch
 from tqdm.auto import tqdm
 
-from .config import load_config, resolve_config
-from .engine.checkpoint import load_checkpoint
-from .engine.frame_plan import FramePlan
-from .engine.required_files import check_required_files
-from .errors import CheckpointError, ConfigError, UserError
-from .registry import MODELS, SCHEDULERS, build_module
-from .schedulers.guidance import GivenFrames
+from ..config import check_required_files, load_config, resolve_config
+from ..errors import CheckpointError, ConfigError, UserError
+from ..models.convert import load_checkpoint
+from ..registry import MODELS, SCHEDULERS, build_module
+from ..schedulers.guidance import GivenFrames
+from .frame_plan import FramePlan
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +45,15 @@ class VideoOutput:
     @property
     def frames(self) -> torch.Tensor:
         """(N, T, H, W, 3) uint8 RGB."""
-        from .data.video_io import to_uint8
+        from ..data.video_io import to_uint8
 
         return torch.from_numpy(to_uint8(self.videos))
 
     def save(self, save_dir, overwrite: bool = False, grid: bool = True) -> list:
         """Write ``<save_dir>/<id>-<k>.mp4`` per clip (and ``grid-<k>.png``); existing files are kept unless
         ``overwrite``: new indices k are used. Returns the paths written."""
-        from .data.labelled_grid import save_labelled_grid
-        from .data.video_io import write_video
+        from ..data.labelled_grid import save_labelled_grid
+        from ..data.video_io import write_video
 
         save_dir = Path(save_dir)
         save_dir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +132,7 @@ class VideoPipeline:
     def from_loaded_config(cls, cfg, where: str, ckpt=None, vae_ckpt=None, random_init: bool = False,
                            device="cpu") -> "VideoPipeline":
         """As :meth:`from_config` for a config already loaded (``where`` names it in errors)."""
-        from .data.class_names import config_class_names
+        from ..data.class_names import config_class_names
 
         missing = [key for key in ("model", "vae", "scheduler") if cfg.get(key) is None]
         if missing:
@@ -198,7 +197,7 @@ class VideoPipeline:
 
     def class_ids(self, classes) -> list:
         """Class ids of ``classes`` (ids or names); a UserError names an unknown one."""
-        from .data.class_names import resolve_class
+        from ..data.class_names import resolve_class
 
         if self.num_classes == 0:
             if classes:

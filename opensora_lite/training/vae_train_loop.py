@@ -27,8 +27,9 @@ from ..data.sampler import GlobalBatchSampler
 from ..data.video_io import write_video
 from ..errors import ConfigError
 from ..eval.metrics import psnr
+from ..models.convert import load_checkpoint
 from ..registry import DATASETS, MODELS, build_module
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..storage import save_checkpoint
 from .run_checkpoint import latest_checkpoint, load_run_checkpoint, save_run_checkpoint
 from .train_loop import RUN_INFO, check_settings, prepare_run_dir
 from .train_step import TrainStep, step_generator

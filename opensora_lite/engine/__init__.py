@@ -1,1 +1,0 @@
-"""Training and checkpoint machinery: checkpoints, distributed launch, EMA."""
