@@ -20,7 +20,7 @@ install-dist: install
 	$(PIP) install -q --no-deps colossalai==0.5.0
 
 demo: install
-	$(PY) tools/inference.py configs/shapes/stdit_shapes.py --class 5 --frames 16 --save-dir samples/demo
+	$(PY) tools/generate.py configs/shapes/stdit_shapes.py --class 5 --frames 16 --save-dir samples/demo
 
 test: install-dist
 	$(PY) -m ruff check .

@@ -3,11 +3,11 @@
     python benchmarks/bench_first_video.py              # 1 warm-up + 5 measured runs, waits for a quiet machine
     python benchmarks/bench_first_video.py --quick      # 1 warm-up + 1 run, no waiting (smoke)
 
-The command is ``make demo``'s inference line, ``python3 tools/inference.py configs/shapes/stdit_shapes.py
+The command is ``make demo``'s inference line, ``python3 tools/generate.py configs/shapes/stdit_shapes.py
 --class 5 --frames 16 --save-dir <tmp>``, run in a fresh process each time after a warm-up run (so the disk
 cache is warm), each under ``/usr/bin/time`` (elapsed wall, user and system CPU seconds, max RSS). The
 target is a median wall of at most 4 s on 2 cores. Where the time goes before sampling starts is
-measured the same way on three import-only commands (torch alone; what tools/inference.py imports; that
+measured the same way on three import-only commands (torch alone; what tools/generate.py imports; that
 plus the VAE class). /usr/bin/time comes from the ``time`` package (``apt-get install time``).
 """
 import argparse
@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import ROOT, fmt_table, machine_info, save_json, set_quiet, wait_for_quiet  # noqa: E402
 
-COMMAND = ["tools/inference.py", "configs/shapes/stdit_shapes.py", "--class", "5", "--frames", "16"]
+COMMAND = ["tools/generate.py", "configs/shapes/stdit_shapes.py", "--class", "5", "--frames", "16"]
 TARGET_WALL_S = 4.0  # issue #17: whole process, 2 cores, warm disk cache
 TIME_FORMAT = "TIME %e %U %S %M"  # elapsed s, user s, system s, max RSS KiB
 TIMING_LINE = re.compile(r"in ([\d.]+) s \(sampling ([\d.]+) s, decoding ([\d.]+) s\)")

@@ -1,9 +1,9 @@
-"""End-to-end tools/inference.py: wall time, sampling vs decoding split, and peak memory of the CLI process.
+"""End-to-end tools/generate.py: wall time, sampling vs decoding split, and peak memory of the CLI process.
 
     python benchmarks/bench_inference.py                 # shipped shapes model + STDiT-XL/2 256px (random init)
     python benchmarks/bench_inference.py --quick         # shapes only (random init if no weights), 2 steps
 
-Each point is one run of ``python tools/inference.py CONFIG ...`` in a fresh process (what a user types):
+Each point is one run of ``python tools/generate.py CONFIG ...`` in a fresh process (what a user types):
 
 * wall: seconds from process start to exit (imports, building, loading, sampling, decoding, writing MP4s);
 * sampling / decoding: the split that ``opensora_lite.VideoPipeline`` measures and the CLI prints;
@@ -54,12 +54,12 @@ def parse_args(argv=None):
 
 
 def run_cli(cli_args, threads=None) -> dict:
-    """Run tools/inference.py once; return wall time, the printed timing split and the peak RSS."""
+    """Run tools/generate.py once; return wall time, the printed timing split and the peak RSS."""
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     with tempfile.TemporaryDirectory() as save_dir, tempfile.TemporaryFile("w+") as log:
-        cmd = [sys.executable, "tools/inference.py", *cli_args, "--save-dir", save_dir, "--no-progress", "--overwrite"]
+        cmd = [sys.executable, "tools/generate.py", *cli_args, "--save-dir", save_dir, "--no-progress", "--overwrite"]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -134,7 +134,7 @@ def main(argv=None):
         split = in_process(target["config"], cli, args.dtypes, max(3, repeats), steps) if key == "shapes" else {}
         for dt, results in runs.items():
             ok = [x for x in results if "error" not in x]
-            row = dict(target=target["name"], command="python tools/inference.py " + " ".join(cli + ["--dtype", dt]),
+            row = dict(target=target["name"], command="python tools/generate.py " + " ".join(cli + ["--dtype", dt]),
                        dtype=dt, steps=steps or "config", runs=results)
             if ok:
                 for k in ("wall_s", "sampling_s", "decoding_s", "peak_rss_mib"):

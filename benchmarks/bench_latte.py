@@ -12,7 +12,7 @@ and the **extrapolated** 50-step total (``per_step_s * 50``: every DDIM step cos
 The SD VAE decode of the 16 frames is timed on one micro-batch of 4 frames (random weights, SD's
 architecture) and extrapolated to 16 frames the same way. Peak memory is the process's peak RSS during the
 timed steps (``run_with_peak_memory``: model and inputs are in the baseline, ``extra_mib`` is what sampling
-adds). bf16 is CPU autocast, as ``tools/inference.py --dtype bf16``.
+adds). bf16 is CPU autocast, as ``tools/generate.py --dtype bf16``.
 """
 import argparse
 import os

@@ -67,7 +67,7 @@ def make_clip(path: Path, frames: int, height: int, width: int) -> Path:
 
 
 def child_main(args):
-    from opensora_lite.data.video_io import read_video, read_video_frames, resize_crop
+    from opensora_lite.data.video_read import read_video, read_video_frames, resize_crop
 
     if args.contender == "read_video":
         def call():

@@ -4,7 +4,7 @@
 # Needs two local files (nothing is downloaded):
 #   pretrained_models/DiT-XL-2-256x256.pt  (DiT's released checkpoint; read with weights_only=True)
 #   pretrained_models/sd-vae-ft-ema/       (diffusers folder of stabilityai/sd-vae-ft-ema)
-#   python tools/inference.py configs/dit_xl2_256_video.py --class 207 --frames 16   # golden retriever
+#   python tools/generate.py configs/dit_xl2_256_video.py --class 207 --frames 16   # golden retriever
 num_frames = 16
 image_size = (256, 256)
 num_classes = 1000

@@ -1,7 +1,7 @@
 # STDiT-XL/2 at 256x256, 16 frames, with Open-Sora v1.2's video VAE (SDXL 2-D VAE + temporal VAE) and
 # rectified flow (30 steps, guidance 7.0 as Open-Sora v1.2's inference config), 1000 classes.
-#   python tools/inference.py configs/stdit_256.py --class 207 --frames 16 --ckpt PATH --vae-ckpt PATH
-#   python tools/inference.py configs/stdit_256.py --random-init --frames 16     # smoke run, no weights
+#   python tools/generate.py configs/stdit_256.py --class 207 --frames 16 --ckpt PATH --vae-ckpt PATH
+#   python tools/generate.py configs/stdit_256.py --random-init --frames 16     # smoke run, no weights
 # No weights for this config ship with the project (none can be downloaded here): train them with
 # tools/train.py, or initialise the spatial blocks from an ImageNet DiT-XL/2 checkpoint (ckpt.init).
 _base_ = ["./vae/opensora_v1_2.py"]

@@ -15,12 +15,9 @@ from opensora_lite.training.frame_masks import KINDS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-TOOL_COMMANDS = {"inference": "generate", "shapes_label_probe": "label_probe"}  # tools/<name>.py -> command module
-
-
 def load_tool(name: str):
-    """The command module behind ``tools/<name>.py`` (``opensora_lite.commands.*``; each has ``main(argv)``)."""
-    return importlib.import_module(f"opensora_lite.commands.{TOOL_COMMANDS.get(name, name)}")
+    """The command module behind ``tools/<name>.py`` (``opensora_lite.commands.<name>``, with ``main(argv)``)."""
+    return importlib.import_module(f"opensora_lite.commands.{name}")
 
 
 LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING) ")  # run_cli's logging format, not an error line
@@ -108,7 +105,7 @@ def write_clip_csv(root: Path, clips: int = 4) -> Path:
     """A ``path,label`` CSV of small 8-frame 16x16 moving-square MP4 clips (2 classes)."""
     import numpy as np
 
-    from opensora_lite.data.video_io import write_video
+    from opensora_lite.data.video_write import write_video
 
     rows = ["path,label"]
     for k in range(clips):

@@ -15,7 +15,7 @@ import pytest
 import torch
 from video_fixtures import encode, patterned_clip, stream_copy_cut, with_rotation
 
-from opensora_lite.data.video_io import read_video, read_video_frames
+from opensora_lite.data.video_read import read_video, read_video_frames
 from opensora_lite.errors import DataError
 
 EXACT = (0, 0.0)
@@ -68,7 +68,7 @@ def test_backends_agree_within_the_stated_tolerance(corpus, name):
 
 
 def test_decord_names_the_codec_it_cannot_decode(corpus, tmp_path):
-    from opensora_lite.data.video_io import write_gif
+    from opensora_lite.data.video_write import write_gif
 
     gif = write_gif(tmp_path / "clip.gif", patterned_clip(4, HEIGHT, WIDTH))
     for path, codec in ((corpus["av1"], "AV1"), (gif, "GIF")):

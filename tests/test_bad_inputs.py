@@ -17,7 +17,7 @@ import torch
 
 from opensora_lite.cli import run_cli
 from opensora_lite.config import load_config
-from opensora_lite.data import video_io
+from opensora_lite.data import video_read, video_write
 from opensora_lite.data.datasets import VideoClipDataset
 from opensora_lite.errors import DataError
 from opensora_lite.registry import MODELS, build_module
@@ -45,7 +45,7 @@ INFERENCE_VARIANTS = {
 }
 
 
-TOOLS = {name: load_tool(name) for name in ("inference", "train", "train_vae", "vae_recon", "make_shapes")}
+TOOLS = {name: load_tool(name) for name in ("generate", "train", "train_vae", "vae_recon", "make_shapes")}
 
 
 pytestmark = pytest.mark.usefixtures("in_process_group")  # train() runs in this process
@@ -108,7 +108,7 @@ def paths(tmp_path_factory) -> dict:
     (tmp / "empty").mkdir()
     p["empty"] = str(tmp / "empty")
     frames = np.stack([np.full((16, 16, 3), 20 * t, np.uint8) for t in range(6)])  # (T, H, W, 3)
-    video_io.write_video(tmp / "clip.mp4", frames, fps=8)
+    video_write.write_video(tmp / "clip.mp4", frames, fps=8)
     p["clip"] = str(tmp / "clip.mp4")
     (tmp / "broken.mp4").write_bytes(b"not a video")
     p["broken"] = str(tmp / "broken.mp4")
@@ -132,59 +132,59 @@ RI = "--random-init"
 # (tool, argv with {placeholders} of the `paths` fixture, text the one error line must hold)
 CASES = {
     # --- config files and overrides (config.load_config, config.parse_overrides)
-    "config missing": _case("inference", ["{tmp}/nope.py", RI], "does not exist"),
-    "config is a directory": _case("inference", ["{tmp}", RI], "is a directory"),
-    "config syntax error": _case("inference", ["{infer_syntax}", RI], "SyntaxError"),
-    "config missing _base_": _case("inference", ["{infer_base}", RI], "cannot load config"),
+    "config missing": _case("generate", ["{tmp}/nope.py", RI], "does not exist"),
+    "config is a directory": _case("generate", ["{tmp}", RI], "is a directory"),
+    "config syntax error": _case("generate", ["{infer_syntax}", RI], "SyntaxError"),
+    "config missing _base_": _case("generate", ["{infer_base}", RI], "cannot load config"),
     "override without value": _case("train", ["{train}", "--train.max_steps"], "overrides are '--key value' pairs"),
     "override of an unknown key": _case("train", ["{train}", "--train.max_step", "3"], "['max_step']"),
     "override of an unknown top-level key": _case("train", ["{train}", "--modle.depth", "3"], "has no key 'modle'"),
     "unknown train key": _case("train", ["{train_key}"], "unknown key(s) ['bogus'] in 'train'"),
     # --- registry: unknown names, unknown keys, wrong types (registry._check_keys / _check_type)
-    "unknown model type": _case("inference", ["{infer_model_type}", RI], "unknown model type 'STDiT-Q'"),
-    "unknown model key": _case("inference", ["{infer_model_key}", RI], "unknown key(s) ['deepth']"),
-    "unknown scheduler type": _case("inference", ["{infer_sched_type}", RI], "unknown scheduler type 'rflw'"),
-    "unknown scheduler option": _case("inference", ["{infer_sched_method}", RI], "sample_method 'gauss'"),
+    "unknown model type": _case("generate", ["{infer_model_type}", RI], "unknown model type 'STDiT-Q'"),
+    "unknown model key": _case("generate", ["{infer_model_key}", RI], "unknown key(s) ['deepth']"),
+    "unknown scheduler type": _case("generate", ["{infer_sched_type}", RI], "unknown scheduler type 'rflw'"),
+    "unknown scheduler option": _case("generate", ["{infer_sched_method}", RI], "sample_method 'gauss'"),
     "unknown dataset type": _case("train", ["{train_dataset}"], "unknown dataset type 'LatentCacheDatasett'"),
-    "hidden size as a string": _case("inference", ["{infer_hidden_str}", RI], "'hidden_size' of type 'STDiT' must be an int"),
-    "depth as a float": _case("inference", ["{infer_depth_float}", RI], "'depth' of type 'STDiT' must be an int"),
+    "hidden size as a string": _case("generate", ["{infer_hidden_str}", RI], "'hidden_size' of type 'STDiT' must be an int"),
+    "depth as a float": _case("generate", ["{infer_depth_float}", RI], "'depth' of type 'STDiT' must be an int"),
     # --- model / VAE geometry (STDiT._check_config, generate.latent_shape)
-    "hidden size not divisible by heads": _case("inference", ["{infer_heads}", RI], "num_heads 3"),
-    "H/W not multiples of the VAE factor": _case("inference", ["{infer_img_18}", RI], "image_size (18, 18)"),
-    "zero image size": _case("inference", ["{infer_img_0}", RI], "image_size (0, 16)"),
-    "frames unsupported": _case("inference", ["{infer_patch_t2}", RI, "--frames", "4"], "temporal patch 2"),
-    "zero sampling steps in config": _case("inference", ["{infer_sched_steps}", RI], "num_sampling_steps must be >= 1"),
-    "config without vae": _case("inference", ["{infer_no_vae}", RI], "no 'vae' entry"),
-    "zero fps in config": _case("inference", ["{infer_fps0}", RI, "--save-dir", "{tmp}/out_fps"], "inference.fps"),
+    "hidden size not divisible by heads": _case("generate", ["{infer_heads}", RI], "num_heads 3"),
+    "H/W not multiples of the VAE factor": _case("generate", ["{infer_img_18}", RI], "image_size (18, 18)"),
+    "zero image size": _case("generate", ["{infer_img_0}", RI], "image_size (0, 16)"),
+    "frames unsupported": _case("generate", ["{infer_patch_t2}", RI, "--frames", "4"], "temporal patch 2"),
+    "zero sampling steps in config": _case("generate", ["{infer_sched_steps}", RI], "num_sampling_steps must be >= 1"),
+    "config without vae": _case("generate", ["{infer_no_vae}", RI], "no 'vae' entry"),
+    "zero fps in config": _case("generate", ["{infer_fps0}", RI, "--save-dir", "{tmp}/out_fps"], "inference.fps"),
     # --- inference flags (inference.check_args, generate.generate)
-    "class not an int": _case("inference", ["{infer}", RI, "--class", "cat"], "invalid int value: 'cat'"),
-    "class out of range": _case("inference", ["{infer}", RI, "--class", "3"], "class id(s) [3] out of range"),
-    "negative class": _case("inference", ["{infer}", RI, "--class", "-1"], "class id(s) [-1] out of range"),
-    "zero frames": _case("inference", ["{infer}", RI, "--frames", "0"], "--frames must be a positive integer"),
-    "zero samples": _case("inference", ["{infer}", RI, "--num-samples", "0"], "--num-samples must be >= 1"),
-    "negative steps": _case("inference", ["{infer}", RI, "--steps", "-2"], "--steps must be >= 1"),
-    "zero fps flag": _case("inference", ["{infer}", RI, "--fps", "0"], "--fps must be >= 1"),
-    "cfg scale not a number": _case("inference", ["{infer}", RI, "--cfg-scale", "high"], "invalid float value"),
-    "bad dtype": _case("inference", ["{infer}", RI, "--dtype", "fp16"], "invalid choice: 'fp16'"),
-    "bad device": _case("inference", ["{infer}", RI, "--device", "tpu"], "--device must be cpu or cuda"),
-    "cuda without a GPU": _case("inference", ["{infer}", RI, "--device", "cuda"], "no CUDA device", HAS_CUDA),
-    "unknown flag": _case("inference", ["{infer}", RI, "--sampler", "ddim"], "sampler"),
-    "save dir is a file": _case("inference", ["{infer}", RI, "--save-dir", "{file}"], "is a file, not a folder"),
-    "save dir cannot be created": _case("inference", ["{infer}", RI, "--save-dir", "/proc/1/out"],
+    "class not an int": _case("generate", ["{infer}", RI, "--class", "cat"], "invalid int value: 'cat'"),
+    "class out of range": _case("generate", ["{infer}", RI, "--class", "3"], "class id(s) [3] out of range"),
+    "negative class": _case("generate", ["{infer}", RI, "--class", "-1"], "class id(s) [-1] out of range"),
+    "zero frames": _case("generate", ["{infer}", RI, "--frames", "0"], "--frames must be a positive integer"),
+    "zero samples": _case("generate", ["{infer}", RI, "--num-samples", "0"], "--num-samples must be >= 1"),
+    "negative steps": _case("generate", ["{infer}", RI, "--steps", "-2"], "--steps must be >= 1"),
+    "zero fps flag": _case("generate", ["{infer}", RI, "--fps", "0"], "--fps must be >= 1"),
+    "cfg scale not a number": _case("generate", ["{infer}", RI, "--cfg-scale", "high"], "invalid float value"),
+    "bad dtype": _case("generate", ["{infer}", RI, "--dtype", "fp16"], "invalid choice: 'fp16'"),
+    "bad device": _case("generate", ["{infer}", RI, "--device", "tpu"], "--device must be cpu or cuda"),
+    "cuda without a GPU": _case("generate", ["{infer}", RI, "--device", "cuda"], "no CUDA device", HAS_CUDA),
+    "unknown flag": _case("generate", ["{infer}", RI, "--sampler", "ddim"], "sampler"),
+    "save dir is a file": _case("generate", ["{infer}", RI, "--save-dir", "{file}"], "is a file, not a folder"),
+    "save dir cannot be created": _case("generate", ["{infer}", RI, "--save-dir", "/proc/1/out"],
                                         "cannot create --save-dir"),
-    "save dir read-only": _case("inference", ["{infer}", RI, "--save-dir", "{readonly}"], "--save-dir", AS_ROOT),
+    "save dir read-only": _case("generate", ["{infer}", RI, "--save-dir", "{readonly}"], "--save-dir", AS_ROOT),
     # --- weights (generate._weights, checkpoint.load_checkpoint)
-    "no weights": _case("inference", ["{infer}"], "no model weights"),
-    "weights missing": _case("inference", ["{infer}", "--ckpt", "{tmp}/nope.safetensors"], "model weights not found"),
-    "weights are a directory": _case("inference", ["{infer}", "--ckpt", "{dir}"], "is a directory"),
-    "weights of unknown format": _case("inference", ["{infer}", "--ckpt", "{npz}", "--vae-ckpt", "{vae}"],
+    "no weights": _case("generate", ["{infer}"], "no model weights"),
+    "weights missing": _case("generate", ["{infer}", "--ckpt", "{tmp}/nope.safetensors"], "model weights not found"),
+    "weights are a directory": _case("generate", ["{infer}", "--ckpt", "{dir}"], "is a directory"),
+    "weights of unknown format": _case("generate", ["{infer}", "--ckpt", "{npz}", "--vae-ckpt", "{vae}"],
                                        "unknown extension"),
-    "weights truncated": _case("inference", ["{infer}", "--ckpt", "{truncated}", "--vae-ckpt", "{vae}"],
+    "weights truncated": _case("generate", ["{infer}", "--ckpt", "{truncated}", "--vae-ckpt", "{vae}"],
                                "truncated or corrupt"),
-    "weights of another model": _case("inference", ["{infer}", "--ckpt", "{wider}", "--vae-ckpt", "{vae}"],
+    "weights of another model": _case("generate", ["{infer}", "--ckpt", "{wider}", "--vae-ckpt", "{vae}"],
                                       "wrongly shaped"),
-    "weights run code": _case("inference", ["{infer}", "--ckpt", "{evil}", "--vae-ckpt", "{vae}"], "refusing to load"),
-    "VAE weights are the model's": _case("inference", ["{infer}", "--ckpt", "{model}", "--vae-ckpt", "{model}"],
+    "weights run code": _case("generate", ["{infer}", "--ckpt", "{evil}", "--vae-ckpt", "{vae}"], "refusing to load"),
+    "VAE weights are the model's": _case("generate", ["{infer}", "--ckpt", "{model}", "--vae-ckpt", "{model}"],
                                          "missing key(s)"),
     # --- training settings (train_loop.train_settings / prepare_run_dir / build_data, distributed.make_booster)
     "zero batch size": _case("train", ["{train}", "--train.batch_size", "0"], "train.batch_size must be a positive integer"),
@@ -257,7 +257,7 @@ def test_the_table_is_wide():
 def test_exit_code_2_end_to_end(paths):
     """Real processes (as a user runs them): stderr is exactly one line, the exit code is 2."""
     commands = {
-        "inference": ([f"{paths['tmp']}/nope.py"], "does not exist"),
+        "generate": ([f"{paths['tmp']}/nope.py"], "does not exist"),
         "train": ([paths["train"], "--bogus", "1"], "has no key 'bogus'"),
         "vae_recon": ([paths["infer"], "--input", paths["clip"], "--frames", "0"], "--frames must be >= 1"),
         "make_shapes": (["--out", f"{paths['tmp']}/s", "--size", "abc"], "invalid int value: 'abc'"),
@@ -281,7 +281,7 @@ def _fuzz_files(folder: Path, seed: int = 0) -> tuple[dict, bytes]:
     """40 hostile files (random, truncated, bit-flipped, valid header + junk) and one good clip."""
     rng = random.Random(seed)
     frames = np.stack([np.full((16, 16, 3), 25 * t, np.uint8) for t in range(8)])  # (T, H, W, 3)
-    good = video_io.write_video(folder / "good.mp4", frames, fps=8)
+    good = video_write.write_video(folder / "good.mp4", frames, fps=8)
     data = good.read_bytes()
     files = {}
     for i in range(40):
@@ -310,7 +310,7 @@ def _fuzz_files(folder: Path, seed: int = 0) -> tuple[dict, bytes]:
 @pytest.mark.parametrize("backend", ["av", "decord"])
 def test_fuzzed_video_files_are_skipped_and_counted_never_a_crash(backend, tmp_path, caplog):
     # Protection: VideoClipDataset turns every decoder failure into a DataError, marks the file bad and
-    # replaces it; video_io raises DataError (never a raw PyAV/decord error, never a zero tensor).
+    # replaces it; the reader raises DataError (never a raw PyAV/decord error, never a zero tensor).
     if backend == "decord":
         pytest.importorskip("decord")
     files, _ = _fuzz_files(tmp_path)
@@ -326,7 +326,7 @@ def test_fuzzed_video_files_are_skipped_and_counted_never_a_crash(backend, tmp_p
     never_readable = {n for n, kind in files.items() if kind in ("random", "empty", "folder", "missing")}
     assert never_readable <= bad and "good.mp4" not in bad
     for name in set(files) - bad:  # what was not counted as bad really decodes (e.g. a cut after the frames used)
-        video_io.read_video(tmp_path / name, 4, backend=backend)
+        video_read.read_video(tmp_path / name, 4, backend=backend)
     assert len(caplog.records) >= len(bad)  # each bad file is reported
     # Nothing readable at all: one clear DataError, not a crash or an endless search.
     (tmp_path / "bad.csv").write_text("path,label\n" + "".join(f"{n},0\n" for n in sorted(never_readable)))

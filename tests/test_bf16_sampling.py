@@ -1,9 +1,9 @@
-"""Sampling under bf16 autocast (tools/inference.py --dtype bf16) on the shipped model: finite, judged right, and
+"""Sampling under bf16 autocast (tools/generate.py --dtype bf16) on the shipped model: finite, judged right, and
 close to the fp32 sample of the same seed."""
 import pytest
 import torch
 
-from opensora_lite.data.video_io import read_video
+from opensora_lite.data.video_read import read_video
 from opensora_lite.eval.shapes_judge import judge_clip
 
 from helpers import load_tool
@@ -12,7 +12,7 @@ from helpers import load_tool
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
     """dtype -> the decoded clip (3, 16, 64, 64) in [-1, 1] of class 5 (square-left), seed 0, 12 Euler steps."""
-    tool, root = load_tool("inference"), tmp_path_factory.mktemp("bf16")
+    tool, root = load_tool("generate"), tmp_path_factory.mktemp("bf16")
     out = {}
     for dtype in ("fp32", "bf16"):
         tool.main(["configs/shapes/stdit_shapes.py", "--class", "5", "--frames", "16", "--steps", "12", "--seed", "0",

@@ -51,3 +51,13 @@ def test_every_conditional_config_names_a_list_of_its_size():
         assert config_class_names(cfg, model_num_classes(cfg), name) == expect
     with pytest.raises(ConfigError, match="has 101 classes but the model has num_classes=12"):
         config_class_names({"class_names": "ucf101"}, 12, "x.py")
+
+
+def test_a_config_may_list_its_own_names():
+    """A list of names (your own classes) used to be a traceback: TypeError: unhashable type: 'list'."""
+    assert config_class_names({"class_names": ["testsrc2", "life"]}, 2, "x.py") == ("testsrc2", "life")
+    assert resolve_class("Life", ("testsrc2", "life"), 2) == 1
+    with pytest.raises(ConfigError, match="lists 2 names but the model has num_classes=3"):
+        config_class_names({"class_names": ["testsrc2", "life"]}, 3, "x.py")
+    with pytest.raises(ConfigError, match="unknown class_names 7"):
+        config_class_names({"class_names": 7}, 3, "x.py")

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from opensora_lite.data.video_io import read_video
+from opensora_lite.data.video_read import read_video
 from opensora_lite.eval.shapes_judge import judge_clip
 from opensora_lite.models import cpu_speed
 from opensora_lite.models.layers import Mlp
@@ -156,7 +156,7 @@ def test_bf16_sampling_on_a_cpu_without_avx512(tmp_path):
     env = {**os.environ, **AVX2_ONLY}
     answers = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert answers.stdout.split() == ["True", "False"], answers  # fp32 fused, bf16 plain: no bf16 inner product
-    cmd = [sys.executable, str(ROOT / "tools" / "inference.py"), "configs/shapes/stdit_shapes.py", "--class", "5",
+    cmd = [sys.executable, str(ROOT / "tools" / "generate.py"), "configs/shapes/stdit_shapes.py", "--class", "5",
            "--dtype", "bf16", "--save-dir", str(tmp_path), "--no-progress"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]

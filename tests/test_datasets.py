@@ -8,7 +8,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from opensora_lite.data.datasets import LatentCacheDataset, VideoClipDataset, build_latent_cache
-from opensora_lite.data.video_io import read_video, write_video
+from opensora_lite.data.video_read import read_video
+from opensora_lite.data.video_write import write_video
 from opensora_lite.errors import DataError, UserError
 from opensora_lite.registry import DATASETS, build_module
 

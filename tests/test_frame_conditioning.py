@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 from opensora_lite.cli import run_cli
 from opensora_lite.data import LatentCacheDataset, VideoClipDataset, build_latent_cache
 from opensora_lite.data.shapes import make_shapes_dataset
-from opensora_lite.data.video_io import write_video
+from opensora_lite.data.video_write import write_video
 from opensora_lite.errors import ConfigError, DataError
 from opensora_lite.models import STDiT
 from opensora_lite.schedulers import IDDPM, GivenFrames, RectifiedFlow
@@ -257,7 +257,7 @@ def test_windows_carry_per_frame_latents_not_pixels(pipe, monkeypatch):
 
 @pytest.fixture(scope="module")
 def tool():
-    return load_tool("inference")
+    return load_tool("generate")
 
 
 def bad(tool, capsys, *argv):

@@ -1,11 +1,11 @@
-"""tools/inference.py end to end: the shipped default model, determinism, names, the XL random-init path."""
+"""tools/generate.py end to end: the shipped default model, determinism, names, the XL random-init path."""
 from pathlib import Path
 
 import pytest
 import torch
 
 from opensora_lite.cli import run_cli
-from opensora_lite.data.video_io import read_video
+from opensora_lite.data.video_read import read_video
 
 from helpers import load_tool
 
@@ -15,7 +15,7 @@ SHAPES = str(ROOT / "configs" / "shapes" / "stdit_shapes.py")
 
 @pytest.fixture(scope="module")
 def tool():
-    return load_tool("inference")
+    return load_tool("generate")
 
 
 def run(tool, capsys, *argv):

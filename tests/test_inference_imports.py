@@ -1,6 +1,6 @@
 """The inference path imports only what inference needs (issue #17: a fast first video).
 
-A fresh interpreter imports what ``tools/inference.py`` imports, builds the shipped shapes pipeline
+A fresh interpreter imports what ``tools/generate.py`` imports, builds the shipped shapes pipeline
 (random weights: this is about imports, not weights), samples one short clip and decodes it; then the
 heavy packages that inference never uses must not be in ``sys.modules``.
 """
@@ -18,7 +18,7 @@ NOT_ON_THE_INFERENCE_PATH = ("colossalai", "transformers", "peft", "bitsandbytes
 
 CHILD = f"""
 import json, sys
-import opensora_lite.commands.generate  # what tools/inference.py imports
+import opensora_lite.commands.generate  # what tools/generate.py imports
 from opensora_lite.inference.pipeline import VideoPipeline
 
 pipe = VideoPipeline.from_config({CONFIG!r}, random_init=True)

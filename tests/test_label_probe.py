@@ -1,4 +1,4 @@
-"""tools/shapes_label_probe.py: one loss per noise level and label variant, and a clear error without a cache."""
+"""tools/label_probe.py: one loss per noise level and label variant, and a clear error without a cache."""
 import json
 from pathlib import Path
 
@@ -16,7 +16,7 @@ SHAPES = ROOT / "configs" / "shapes" / "stdit_shapes.py"
 
 @pytest.fixture(scope="module")
 def tool():
-    return load_tool("shapes_label_probe")
+    return load_tool("label_probe")
 
 
 def config_with_cache(tmp_path: Path, cache: Path) -> Path:

@@ -1,6 +1,6 @@
 """Latte (Vchitect/Latte) in STDiT's ``temporal_position="absolute-once"`` layout: fixture parity through
 load_checkpoint, other sizes against a transcription of Latte's forward, the unconditional path, the key
-map's refusals, the released UCF-101 key set, and tools/inference.py on the Latte configs.
+map's refusals, the released UCF-101 key set, and tools/generate.py on the Latte configs.
 
 Latte's tensors are (N, F, C, H, W); STDiT's are (N, C, T, H, W): the tests transpose at the boundary.
 """
@@ -273,7 +273,7 @@ def test_released_ucf101_key_set_loads_into_its_config_with_nothing_missing():
 
 
 ##################################################################################
-#                             tools/inference.py                                 #
+#                             tools/generate.py                                 #
 ##################################################################################
 
 TINY = ["--random-init", "--no-progress", "--steps", "2", "--image_size", "(16, 16)", "--model.depth", "2",
@@ -285,7 +285,7 @@ TINY = ["--random-init", "--no-progress", "--steps", "2", "--image_size", "(16, 
 
 @pytest.fixture(scope="module")
 def tool():
-    return load_tool("inference")
+    return load_tool("generate")
 
 
 def run(tool, capsys, *argv):

@@ -64,7 +64,7 @@ def test_missing_config_and_weights_are_still_named(elsewhere):
 def test_the_shipped_model_generates_from_another_folder(elsewhere, capsys):
     from helpers import load_tool
 
-    tool = load_tool("inference")
+    tool = load_tool("generate")
     tool.main(["configs/shapes/stdit_shapes.py", "--class", "5", "--frames", "16", "--steps", "2",
                "--save-dir", "out"])
     assert (elsewhere / "out" / "5-0.mp4").is_file()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from opensora_lite.cli import run_cli
-from opensora_lite.data.video_io import probe_video, read_video
+from opensora_lite.data.video_read import probe_video, read_video
 
 from helpers import TINY_VAE, load_tool
 

@@ -11,7 +11,7 @@ import pytest
 from video_fixtures import ffmpeg
 
 from opensora_lite.data.datasets import VideoClipDataset
-from opensora_lite.data.video_io import write_gif, write_video
+from opensora_lite.data.video_write import write_gif, write_video
 
 from helpers import LOG_LINE, ROOT, TINY_VAE
 
@@ -56,7 +56,7 @@ def test_huge_frame_is_refused_by_the_cli_in_one_line(huge_setup):
 def test_huge_frame_is_skipped_by_the_dataset_and_read_small_without_the_limit(huge_setup):
     script = textwrap.dedent(f"""
         from opensora_lite.data.datasets import VideoClipDataset
-        from opensora_lite.data.video_io import read_video
+        from opensora_lite.data.video_read import read_video
         dataset = VideoClipDataset({str(huge_setup / 'list.csv')!r}, num_frames=2, size=(64, 64), start="center")
         item = dataset[0]
         print("replaced by", item["index"], tuple(item["video"].shape), "bad:", dataset.bad_files)

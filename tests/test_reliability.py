@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from opensora_lite.cli import run_cli
 from opensora_lite.config import load_config
 from opensora_lite.data.sampler import GlobalBatchSampler
-from opensora_lite.data.video_io import write_video
+from opensora_lite.data.video_write import write_video
 from opensora_lite.errors import CheckpointError
 from opensora_lite.registry import MODELS, SCHEDULERS, build_module
 from opensora_lite.schedulers.rectified_flow import RectifiedFlow
@@ -37,7 +37,7 @@ from opensora_lite.training.run_checkpoint import (
 from helpers import LOG_LINE, TINY_INFERENCE, TINY_VAE, load_tool, run_train, write_config, write_latent_cache
 
 INFERENCE, TRAIN, TRAIN_VAE, VAE_RECON, MAKE_SHAPES = (
-    load_tool(n) for n in ("inference", "train", "train_vae", "vae_recon", "make_shapes"))
+    load_tool(n) for n in ("generate", "train", "train_vae", "vae_recon", "make_shapes"))
 
 
 def run(tool, capsys, *argv):

@@ -25,7 +25,7 @@ from opensora_lite.data.shapes import (
     split_class_id,
     split_clip,
 )
-from opensora_lite.data.video_io import read_video_frames
+from opensora_lite.data.video_read import read_video_frames
 from opensora_lite.errors import UserError
 from opensora_lite.eval import frechet_distance, judge_accuracy, judge_clip, psnr, ssim
 

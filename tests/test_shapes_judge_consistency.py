@@ -10,7 +10,7 @@ import pytest
 
 from opensora_lite.data.datasets import VideoClipDataset
 from opensora_lite.data.shapes import LONG_FRAMES, make_shapes_dataset, render_clip, split_clip
-from opensora_lite.data.video_io import to_uint8
+from opensora_lite.data.video_write import to_uint8
 from opensora_lite.eval.shapes_judge import judge_accuracy, judge_clip, judge_consistency, judge_image_to_video
 
 SEED = 7

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from opensora_lite.config import load_config
-from opensora_lite.data.video_io import read_video, write_video
+from opensora_lite.data.video_read import read_video
+from opensora_lite.data.video_write import write_video
 
 from helpers import TINY_INFERENCE
 

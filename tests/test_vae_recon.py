@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from opensora_lite.cli import run_cli
-from opensora_lite.data import video_io
+from opensora_lite.data import video_read, video_write
 
 from helpers import TINY_VAE, load_tool
 
@@ -27,7 +27,7 @@ def setup(tmp_path):
     clips = tmp_path / "clips"
     ramp = np.linspace(0, 255, SIDE, dtype=np.float32)
     frames = np.stack([np.stack([np.roll(ramp, t)[None, :].repeat(SIDE, 0)] * 3, axis=-1) for t in range(FRAMES)])
-    video_io.write_video(clips / "ramp.mp4", frames.astype(np.uint8), fps=8)  # (T, H, W, 3)
+    video_write.write_video(clips / "ramp.mp4", frames.astype(np.uint8), fps=8)  # (T, H, W, 3)
     (clips / "broken.mp4").write_bytes(b"not a video")
     return config, clips, tmp_path / "out"
 
@@ -47,9 +47,9 @@ def test_reconstructs_reports_and_skips(tool, setup, capsys):
     assert re.search(r"skipped .*broken\.mp4", out)
     assert out.count("broken.mp4") == 1  # the skip line names the file once
     assert "mean over 1 clip(s)" in out and "(1 skipped)" in out
-    written = video_io.read_video(out_dir / "ramp_recon.mp4", FRAMES)  # (3, T, H, 2W): original | reconstruction
+    written = video_read.read_video(out_dir / "ramp_recon.mp4", FRAMES)  # (3, T, H, 2W): original | reconstruction
     assert written.shape == (3, FRAMES, SIDE, 2 * SIDE)
-    original = video_io.read_video(clips / "ramp.mp4", FRAMES)
+    original = video_read.read_video(clips / "ramp.mp4", FRAMES)
     assert (written[..., :SIDE] - original).abs().max() < 0.1  # the left half is the input clip
     assert not (out_dir / "broken_recon.mp4").exists()
 
@@ -61,7 +61,7 @@ def test_metrics_use_the_checkpoint(tool, setup, capsys, tmp_path):
     vae = tool.build_vae(load_config(str(config)), str(config), seed=123)
     ckpt = tmp_path / "vae.safetensors"
     save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(ckpt))
-    video = video_io.read_video(clips / "ramp.mp4", FRAMES)
+    video = video_read.read_video(clips / "ramp.mp4", FRAMES)
     with torch.no_grad():
         expected_psnr, _ = tool.clip_metrics(video, tool.reconstruct(vae, video[None])[0])
     code, out, _ = run(tool, capsys, config, "--input", clips / "ramp.mp4", "--frames", FRAMES, "--ckpt", ckpt,
@@ -114,7 +114,7 @@ def test_the_config_ckpt_vae_is_loaded_like_inference(tool, setup, capsys, tmp_p
     vae = save_weights(tool, config, tmp_path / "vae.safetensors", seed=7)
     with_ckpt = tmp_path / "with_ckpt.py"
     with_ckpt.write_text(CONFIG + f"ckpt = dict(vae={str(tmp_path / 'vae.safetensors')!r})\n")
-    video = video_io.read_video(clips / "ramp.mp4", FRAMES)
+    video = video_read.read_video(clips / "ramp.mp4", FRAMES)
     with torch.no_grad():
         expected_psnr, _ = tool.clip_metrics(video, tool.reconstruct(vae, video[None])[0])
     code, out, _ = run(tool, capsys, with_ckpt, "--input", clips / "ramp.mp4", "--frames", FRAMES,
@@ -137,7 +137,7 @@ FACTOR4_VAE = CONFIG.replace('("DownEncoderBlock2D",) * 2', '("DownEncoderBlock2
 def test_a_native_size_the_vae_cannot_take_suggests_the_nearest_size(tool, tmp_path, capsys):
     config = tmp_path / "vae_f4.py"
     config.write_text(FACTOR4_VAE)  # spatial downsampling 4
-    clip = video_io.write_video(tmp_path / "in" / "wide.mp4", np.zeros((FRAMES, 16, 18, 3), np.uint8))
+    clip = video_write.write_video(tmp_path / "in" / "wide.mp4", np.zeros((FRAMES, 16, 18, 3), np.uint8))
     code, out, err = run(tool, capsys, config, "--input", clip, "--frames", FRAMES, "--save-dir", tmp_path / "o",
                          "--no-progress", "--random-init")
     assert code == 2 and "could be reconstructed" in err
@@ -146,7 +146,7 @@ def test_a_native_size_the_vae_cannot_take_suggests_the_nearest_size(tool, tmp_p
 
 def test_gif_files_in_a_folder_are_inputs(tool, setup, capsys):
     config, clips, out_dir = setup
-    video_io.write_gif(clips / "ramp.gif", video_io.read_video_frames(clips / "ramp.mp4", FRAMES), fps=8)
+    video_write.write_gif(clips / "ramp.gif", video_read.read_video_frames(clips / "ramp.mp4", FRAMES), fps=8)
     code, out, _ = run(tool, capsys, config, "--input", clips, "--frames", FRAMES, "--save-dir", out_dir,
                        "--no-progress", "--random-init")
     assert code == 0 and re.search(r"ramp\.gif: PSNR", out) and "mean over 2 clip(s)" in out

@@ -8,20 +8,17 @@ import torch
 from PIL import Image
 from video_fixtures import encode, ffmpeg_frames, patterned_clip, stream_copy_cut, with_rotation
 
-from opensora_lite.data import video_io
-from opensora_lite.data.video_io import (
-    make_grid,
+from opensora_lite.data import video_read
+from opensora_lite.data.grid import make_grid, save_grid_png
+from opensora_lite.data.video_read import (
     probe_video,
     read_clip,
     read_video,
     read_video_frames,
     resize_crop,
     sample_frame_indices,
-    save_grid_png,
-    to_uint8,
-    write_gif,
-    write_video,
 )
+from opensora_lite.data.video_write import to_uint8, write_gif, write_video
 from opensora_lite.errors import DataError, UserError
 
 BACKENDS = ("av", "decord")
@@ -336,7 +333,7 @@ def test_out_of_memory_while_decoding_is_a_data_error(coded_mp4, monkeypatch):
     def no_memory(frame, geometry):
         raise MemoryError("Unable to allocate 19.0 GiB")
 
-    monkeypatch.setattr(video_io, "_frame_to_tensor", no_memory)
+    monkeypatch.setattr(video_read, "_frame_to_tensor", no_memory)
     with pytest.raises(DataError, match=r"coded\.mp4: out of memory decoding 48x32 frames"):
         read_video(coded_mp4, 2, size=(16, 16))
 

@@ -1,7 +1,7 @@
 # Latte-XL/2 trained on UCF-101 (256x256, 16 frames), class-conditional on the 101 actions.
-#   python tools/inference.py configs/latte/ucf101_256.py --class PlayingGuitar --frames 16
-#   python tools/inference.py configs/latte/ucf101_256.py --class PlayingGuitar --steps 250 --sampler ddpm  # Latte's
-#   python tools/inference.py configs/latte/ucf101_256.py --list-classes
+#   python tools/generate.py configs/latte/ucf101_256.py --class PlayingGuitar --frames 16
+#   python tools/generate.py configs/latte/ucf101_256.py --class PlayingGuitar --steps 250 --sampler ddpm  # Latte's
+#   python tools/generate.py configs/latte/ucf101_256.py --list-classes
 # Needs pretrained_models/Latte/ucf101.pt and pretrained_models/sd-vae-ft-ema/ (nothing is downloaded).
 _base_ = ["./_latte_base.py"]
 

@@ -1,5 +1,5 @@
 # The shipped default: a small STDiT trained on the moving-shapes benchmark (12 classes, 16 frames, 64x64).
-#   python tools/inference.py configs/shapes/stdit_shapes.py --class 5 --frames 16
+#   python tools/generate.py configs/shapes/stdit_shapes.py --class 5 --frames 16
 # Reproduce the shipped weights with `make shapes-model` (see README).
 _base_ = ["./vae_shapes.py"]
 

@@ -10,8 +10,8 @@
 #       --vae_train.warmup_steps 50 --vae_train.outputs runs/vae_shapes_temporal_17
 # and whose decoders were then fine-tuned on shapes crossing the border (configs/shapes/vae_shapes_frames_decoder.py).
 # They are not good enough to ship yet (tools/eval.py: eval_results/frames/results.json).
-#   python tools/inference.py configs/shapes/stdit_shapes_frames.py --class square-left --first-frame start.png
-#   python tools/inference.py configs/shapes/stdit_shapes_frames.py --class 5 --extend clip.mp4 --frames 48
+#   python tools/generate.py configs/shapes/stdit_shapes_frames.py --class square-left --first-frame start.png
+#   python tools/generate.py configs/shapes/stdit_shapes_frames.py --class 5 --extend clip.mp4 --frames 48
 _base_ = ["./stdit_shapes.py"]
 
 num_frames = 17

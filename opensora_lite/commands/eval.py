@@ -75,7 +75,7 @@ def _dataset(args, split: str, num_frames: int, size):
 
 def _first_frames(dataset, index: int, num_frames: int, size):
     """The first ``num_frames`` frames (3, T, H, W) of clip ``index`` of a dataset, and its class id."""
-    from opensora_lite.data.video_io import read_video
+    from opensora_lite.data.video_read import read_video
 
     return read_video(dataset.paths[index], num_frames, size=tuple(size), start=0), dataset.labels[index]
 

@@ -1,9 +1,9 @@
 """Generate videos of the requested classes with a trained (or random) STDiT + video VAE.
 
-    python tools/inference.py configs/shapes/stdit_shapes.py --class 5 --frames 16
-    python tools/inference.py configs/latte/ucf101_256.py --class PlayingGuitar   # ids or names
-    python tools/inference.py configs/latte/ucf101_256.py --list-classes
-    python tools/inference.py configs/stdit_256.py --random-init --model.depth 2   # config overrides
+    python tools/generate.py configs/shapes/stdit_shapes.py --class 5 --frames 16
+    python tools/generate.py configs/latte/ucf101_256.py --class PlayingGuitar   # ids or names
+    python tools/generate.py configs/latte/ucf101_256.py --list-classes
+    python tools/generate.py configs/stdit_256.py --random-init --model.depth 2   # config overrides
 
 Writes ``<save-dir>/<class id>-<index>.mp4`` per sample (``sample-<index>.mp4`` for an unconditional model)
 and a PNG grid of all samples, each row labelled with its class; existing files are never overwritten (new
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from opensora_lite.cli import ArgumentParser, check_device
 from opensora_lite.config import load_config, parse_overrides, resolve_config
-from opensora_lite.data.class_names import class_table, cli_classes, model_num_classes
+from opensora_lite.data.class_names import class_table, config_class_names, model_num_classes, resolve_class
 from opensora_lite.errors import UserError
 
 DTYPES = ("fp32", "bf16")
@@ -77,6 +77,19 @@ def check_args(args) -> None:
         raise UserError(f"cannot create --save-dir {save_dir}: {err.strerror}") from None
     if not os.access(save_dir, os.W_OK):
         raise UserError(f"--save-dir {save_dir} is not writable")
+
+
+def cli_classes(tokens, cfg, where: str) -> tuple[list[int] | None, tuple[str, ...] | None]:
+    """``--class`` tokens (ids or names; None: class 0) -> (ids, the config's names); ids is None for an
+    unconditional model (num_classes=0), which refuses any --class."""
+    num_classes = model_num_classes(cfg)
+    if num_classes == 0:
+        if tokens:
+            raise UserError(f"{where} is unconditional (num_classes=0): it has no classes, so --class is not "
+                            f"accepted; use --num-samples for more videos")
+        return None, None
+    names = config_class_names(cfg, num_classes, where)
+    return [resolve_class(str(token), names, num_classes) for token in tokens or ["0"]], names
 
 
 def main(argv):

@@ -1,6 +1,6 @@
 """Which part of the class label does a shapes model use? Teacher-forced velocity loss under wrong labels.
 
-    python tools/shapes_label_probe.py configs/shapes/stdit_shapes.py [--ckpt PATH] [--clips 190]
+    python tools/label_probe.py configs/shapes/stdit_shapes.py [--ckpt PATH] [--clips 190]
 
 On clips of the latent cache (``train.latent_cache``), noised at a few levels t, it prints the model's
 rectified-flow loss with the true label, the same shape moving the opposite way, another shape moving
@@ -16,7 +16,7 @@ NOISE_LEVELS = (0.3, 0.5, 0.7, 0.9)  # t / num_timesteps: 0 is data, 1 is noise
 
 
 def parse_args(argv):
-    parser = ArgumentParser(prog="tools/shapes_label_probe.py", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="tools/label_probe.py", description=__doc__.split("\n")[0])
     parser.add_argument("config", help="a shapes STDiT config with train.latent_cache")
     parser.add_argument("--ckpt", help="model weights (default: the config's ckpt.model)")
     parser.add_argument("--clips", type=int, default=190, help="clips taken evenly from the cache")

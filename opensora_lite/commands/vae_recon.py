@@ -3,7 +3,7 @@
     python tools/vae_recon.py configs/shapes/stdit_shapes.py --input data/shapes/val --frames 16
     python tools/vae_recon.py configs/vae/opensora_v1_2.py --input clips/ --size 256 256 --ckpt vae.safetensors
 
-The VAE's weights are the config's ``ckpt.vae`` (as tools/inference.py loads them), ``--ckpt`` instead, or
+The VAE's weights are the config's ``ckpt.vae`` (as tools/generate.py loads them), ``--ckpt`` instead, or
 random with ``--random-init`` (smoke runs only). Inputs are video files or folders of them (searched
 recursively). Every input is inspected before the weights load: unreadable files and frame sizes the VAE
 cannot take are skipped with one line each (with the nearest --size that fits). Writes
@@ -57,7 +57,7 @@ def parse_args(argv):
 
 def find_videos(paths) -> list:
     """Files as given (even missing ones: they are reported when read) and the videos inside folders."""
-    from opensora_lite.data.video_io import VIDEO_EXTENSIONS
+    from opensora_lite.data.video_read import VIDEO_EXTENSIONS
 
     videos = []
     for path in map(Path, paths):
@@ -138,7 +138,7 @@ def check_size(size, factor: int, num_inputs: int) -> None:
 
 def inspect_inputs(videos, outputs, args, factor: int):
     """(path, output) pairs worth reading, and (path, reason) for the skipped ones (unreadable or misfit)."""
-    from opensora_lite.data.video_io import probe_video
+    from opensora_lite.data.video_read import probe_video
 
     jobs, skipped = [], []
     for path, out_path in zip(videos, outputs):
@@ -197,7 +197,8 @@ def main(argv):
     import torch
     from tqdm import tqdm
 
-    from opensora_lite.data.video_io import DEFAULT_MAX_SOURCE_PIXELS, read_video, to_uint8, write_video
+    from opensora_lite.data.video_read import DEFAULT_MAX_SOURCE_PIXELS, read_video
+    from opensora_lite.data.video_write import to_uint8, write_video
 
     args.max_source_pixels = args.max_source_pixels or DEFAULT_MAX_SOURCE_PIXELS
     vae = build_vae(cfg, args.config, args.seed)

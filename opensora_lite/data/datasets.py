@@ -28,15 +28,15 @@ from tqdm import tqdm
 
 from ..errors import DataError, UserError
 from ..registry import DATASETS
-from .video_io import (
+from .video_read import (
     DEFAULT_MAX_SOURCE_PIXELS,
     VIDEO_EXTENSIONS,
-    OutputExistsError,
     probe_video,
     read_clip,
     read_video_frames,
     sample_frame_indices,
 )
+from .video_write import OutputExistsError
 
 logger = logging.getLogger(__name__)
 

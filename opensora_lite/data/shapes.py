@@ -39,7 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import UserError
-from .video_io import write_video
+from .video_write import write_video
 
 SHAPES = ("circle", "square", "triangle")
 DIRECTIONS = ("right", "left", "down", "up")

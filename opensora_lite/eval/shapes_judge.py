@@ -30,7 +30,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..data.shapes import CLASS_NAMES, DIRECTIONS, SHAPES, SPEED_RANGE, class_id, split_class_id
-from ..data.video_io import to_uint8
+from ..data.video_write import to_uint8
 
 # (fill, offset) of the ideal shapes. The triangle's fill is measured at ~0.55 rather than 0.5: averaging
 # over a pixel shortens its widest row (the base) and its tallest column (through the apex).

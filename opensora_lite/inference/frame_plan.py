@@ -82,7 +82,7 @@ def load_image(path, size) -> torch.Tensor:
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
-    from ..data.video_io import resize_crop
+    from ..data.video_read import resize_crop
 
     path = Path(path)
     if not path.is_file():
@@ -107,7 +107,7 @@ def load_image(path, size) -> torch.Tensor:
 
 def load_clip(path, size) -> torch.Tensor:
     """Every frame of a video file -> (3, T, H, W) in [-1, 1], resized to cover ``size`` and centre-cropped."""
-    from ..data.video_io import probe_video, read_video
+    from ..data.video_read import probe_video, read_video
 
     num_frames = probe_video(path)[0]
     return read_video(path, num_frames, size=size, start=0)

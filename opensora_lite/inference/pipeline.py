@@ -7,7 +7,7 @@
 
 Frames can be given as conditions (``first_frame=`` image-to-video, ``extend=`` continuation), and a
 clip longer than the model's window is made window by window (``docs/conditioning.md``). The CLI
-(``tools/inference.py``, ``opensora-lite generate``), the evaluation tool and the trainer's sample
+(``tools/generate.py``, ``opensora-lite generate``), the evaluation tool and the trainer's sample
 videos all go through this class.
 """
 import logging
@@ -45,15 +45,15 @@ class VideoOutput:
     @property
     def frames(self) -> torch.Tensor:
         """(N, T, H, W, 3) uint8 RGB."""
-        from ..data.video_io import to_uint8
+        from ..data.video_write import to_uint8
 
         return torch.from_numpy(to_uint8(self.videos))
 
     def save(self, save_dir, overwrite: bool = False, grid: bool = True) -> list:
         """Write ``<save_dir>/<id>-<k>.mp4`` per clip (and ``grid-<k>.png``); existing files are kept unless
         ``overwrite``: new indices k are used. Returns the paths written."""
-        from ..data.labelled_grid import save_labelled_grid
-        from ..data.video_io import write_video
+        from ..data.grid import save_labelled_grid
+        from ..data.video_write import write_video
 
         save_dir = Path(save_dir)
         save_dir.mkdir(parents=True, exist_ok=True)

@@ -302,7 +302,8 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
 
 def write_samples(stem: Path, model, vae, scheduler, cfg) -> None:
     """One clip of each of the first 4 classes with the EMA weights: ``<stem>.mp4`` (side by side) + ``.png``."""
-    from ..data.video_io import save_grid_png, write_video
+    from ..data.grid import save_grid_png
+    from ..data.video_write import write_video
     from ..inference.pipeline import VideoPipeline
 
     was_training = model.training

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ..config import RUN_CONFIG
 from ..data.sampler import GlobalBatchSampler
-from ..data.video_io import write_video
+from ..data.video_write import write_video
 from ..errors import ConfigError
 from ..eval.metrics import psnr
 from ..models.convert import load_checkpoint

@@ -1,4 +1,4 @@
-"""Read and write video files: clips as tensors in, MP4 / GIF / PNG grids out.
+"""Read video files: clips as tensors in (writing is ``video_write.py``, grids ``grid.py``).
 
 This module never knows about models. Its two conventions:
 
@@ -46,15 +46,6 @@ MAX_LOST_PACKETS = 3
 AV_CHROMA_INTERPOLATION = "BICUBIC"
 # Codecs missing from decord 0.6's bundled FFmpeg (its VideoReader fails on them with unrelated messages).
 DECORD_MISSING_DECODERS = {"av1": "AV1", "libdav1d": "AV1", "gif": "GIF"}
-
-# libx264 constant-rate-factor per named quality (0 = lossless luma, 18 ~ visually lossless, 23 = x264's
-# default). yuv420p still halves the chroma resolution whatever the CRF.
-QUALITY_CRF = {"default": 18, "high": 12, "near_lossless": 4}
-CRF_CODECS = ("libx264", "libx265", "h264", "hevc")
-
-
-class OutputExistsError(UserError, FileExistsError):
-    """Refusing to overwrite an existing output file (pass ``overwrite=True``)."""
 
 
 #################################################################################
@@ -566,21 +557,11 @@ def _decode(info: VideoInfo, wanted: Sequence[int], backend: str, convert: Calla
     return clip
 
 
-def _prepare(path, num_frames, frame_interval, start, backend, short_policy, generator, stream,
-             max_source_pixels, max_source_frames) -> Tuple[VideoInfo, List[int]]:
-    """Inspect the file and choose the visible frames to read."""
-    _check_backend(backend)
-    info = inspect_video(path, stream, max_source_pixels)
-    _check_frame_count(info, max_source_frames)
-    indices = sample_frame_indices(info.num_frames, num_frames, frame_interval, start, short_policy, generator,
-                                   info.path)
-    return info, indices
-
-
 def read_clip(
     path: PathLike,
     num_frames: int,
     frame_interval: int = 1,
+    *,
     size: Optional[Tuple[int, int]] = None,
     start: Union[str, int] = "center",
     backend: str = "av",
@@ -589,30 +570,12 @@ def read_clip(
     stream: Optional[int] = None,
     max_source_pixels: Optional[int] = DEFAULT_MAX_SOURCE_PIXELS,
     max_source_frames: Optional[int] = None,
+    native: bool = False,
 ) -> ClipRead:
-    """:func:`read_video`, also returning the number of concealed frames and the stream's :class:`VideoInfo`."""
-    info, indices = _prepare(path, num_frames, frame_interval, start, backend, short_policy, generator, stream,
-                             max_source_pixels, max_source_frames)
-    geometry = frame_geometry(info.upright_size, size, info.upright_aspect)
-    clip = _decode(info, sorted(set(indices)), backend, lambda frame: _frame_to_tensor(frame, geometry))
-    video = torch.stack([clip.frames[i] for i in indices], dim=1)  # (3, T, h, w)
-    return ClipRead(video, clip.concealed, info)
+    """Read ``num_frames`` frames, every ``frame_interval``-th: the clip, its concealed frames and its stream.
 
-
-def read_video(
-    path: PathLike,
-    num_frames: int,
-    frame_interval: int = 1,
-    size: Optional[Tuple[int, int]] = None,
-    start: Union[str, int] = "center",
-    backend: str = "av",
-    short_policy: str = "loop",
-    generator: Optional[torch.Generator] = None,
-    stream: Optional[int] = None,
-    max_source_pixels: Optional[int] = DEFAULT_MAX_SOURCE_PIXELS,
-    max_source_frames: Optional[int] = None,
-) -> torch.Tensor:
-    """Read ``num_frames`` frames, every ``frame_interval``-th, as a float tensor ``(3, T, H, W)`` in ``[-1, 1]``.
+    ``.video`` is a float tensor ``(3, T, H, W)`` in ``[-1, 1]``, or with ``native`` the decoded frames,
+    upright, at the coded size: uint8 ``(T, H, W, 3)`` (``size`` is then ignored).
 
     Args:
         size: ``(H, W)`` to resize the short side to and centre-crop, or None for the native size
@@ -629,195 +592,25 @@ def read_video(
     rotation) and resized one by one as they are decoded. Raises DataError naming the file for anything
     wrong with the file itself, including running out of memory while decoding it.
     """
-    return read_clip(path, num_frames, frame_interval, size, start, backend, short_policy, generator, stream,
-                     max_source_pixels, max_source_frames).video
+    _check_backend(backend)
+    info = inspect_video(path, stream, max_source_pixels)
+    _check_frame_count(info, max_source_frames)
+    indices = sample_frame_indices(info.num_frames, num_frames, frame_interval, start, short_policy, generator,
+                                   info.path)
+    if native:
+        clip = _decode(info, sorted(set(indices)), backend, np.ascontiguousarray)
+        return ClipRead(np.stack([clip.frames[i] for i in indices]), clip.concealed, info)  # (T, H, W, 3)
+    geometry = frame_geometry(info.upright_size, size, info.upright_aspect)
+    clip = _decode(info, sorted(set(indices)), backend, lambda frame: _frame_to_tensor(frame, geometry))
+    video = torch.stack([clip.frames[i] for i in indices], dim=1)  # (3, T, h, w)
+    return ClipRead(video, clip.concealed, info)
 
 
-def read_video_frames(
-    path: PathLike,
-    num_frames: int,
-    frame_interval: int = 1,
-    start: Union[str, int] = "center",
-    backend: str = "av",
-    short_policy: str = "loop",
-    generator: Optional[torch.Generator] = None,
-    stream: Optional[int] = None,
-    max_source_pixels: Optional[int] = DEFAULT_MAX_SOURCE_PIXELS,
-    max_source_frames: Optional[int] = None,
-) -> np.ndarray:
-    """Like :func:`read_video` but return the decoded frames, upright, at the coded size: uint8 ``(T, H, W, 3)``."""
-    info, indices = _prepare(path, num_frames, frame_interval, start, backend, short_policy, generator, stream,
-                             max_source_pixels, max_source_frames)
-    clip = _decode(info, sorted(set(indices)), backend, np.ascontiguousarray)
-    return np.stack([clip.frames[i] for i in indices])  # (T, H, W, 3)
+def read_video(path: PathLike, num_frames: int, frame_interval: int = 1, **options) -> torch.Tensor:
+    """:func:`read_clip`'s clip alone: float ``(3, T, H, W)`` in ``[-1, 1]`` (same keyword options)."""
+    return read_clip(path, num_frames, frame_interval, **options).video
 
 
-#################################################################################
-#                                   Writing                                     #
-#################################################################################
-
-
-def to_uint8(video) -> np.ndarray:
-    """Any clip (or batch of clips) -> uint8 numpy with channels last.
-
-    Accepts uint8 ``(..., T, H, W, 3)`` (returned as is) or float ``(3, T, H, W)`` / ``(N, 3, T, H, W)`` in
-    ``[-1, 1]`` (clamped, rounded), numpy or torch. Returns ``(T, H, W, 3)`` or ``(N, T, H, W, 3)``.
-    """
-    if isinstance(video, torch.Tensor):
-        video = video.detach().cpu()
-        if video.dtype == torch.bfloat16:
-            video = video.float()
-        video = video.numpy()
-    video = np.asarray(video)
-    if video.dtype == np.uint8:
-        if video.ndim not in (4, 5) or video.shape[-1] != 3:
-            raise UserError(f"a uint8 clip must be (T, H, W, 3) or (N, T, H, W, 3), got {video.shape}")
-        return video
-    if not np.issubdtype(video.dtype, np.floating):
-        raise UserError(f"a clip must be uint8 or float in [-1, 1], got dtype {video.dtype}")
-    if video.ndim not in (4, 5) or video.shape[-4] != 3:
-        raise UserError(f"a float clip must be (3, T, H, W) or (N, 3, T, H, W), got {video.shape}")
-    video = np.moveaxis(video, -4, -1)  # (..., T, H, W, 3)
-    return np.round((np.clip(video, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
-
-
-def _prepare_output(path: PathLike, overwrite: bool) -> Path:
-    """Create the parent folder and refuse to replace an existing file unless ``overwrite``."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} already exists; pass overwrite=True (or --overwrite) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _temporary_sibling(path: Path) -> Path:
-    """A hidden file next to ``path`` with the same suffix (so the muxer is guessed the same way)."""
-    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-
-
-def _single_clip(frames) -> np.ndarray:
-    frames = to_uint8(frames)
-    if frames.ndim != 4:
-        raise UserError(f"expected one clip, got a batch of shape {frames.shape}")
-    if frames.shape[0] == 0:
-        raise UserError("cannot write a clip with no frames")
-    return frames  # (T, H, W, 3)
-
-
-def write_video(
-    path: PathLike,
-    frames,
-    fps: float = 8,
-    codec: str = "libx264",
-    quality: Union[str, int] = "high",
-    overwrite: bool = False,
-) -> Path:
-    """Write one clip as an MP4 (H.264, yuv420p) and return its path.
-
-    Args:
-        frames: uint8 ``(T, H, W, 3)`` or float ``(3, T, H, W)`` in ``[-1, 1]``, numpy or torch.
-        quality: a name from :data:`QUALITY_CRF` ("default", "high", "near_lossless") or an int CRF
-            (0-51, lower is better) for x264/x265; other codecs get a high bit rate instead.
-        overwrite: replace an existing file; without it an existing ``path`` raises OutputExistsError.
-
-    yuv420p needs even sizes: an odd height or width is padded by repeating the last row / column.
-    The file is written next to ``path`` under a temporary name and renamed, so a crash leaves no
-    half-written video behind.
-    """
-    import av
-
-    frames = _single_clip(frames)
-    path = _prepare_output(path, overwrite)
-    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
-    if pad_h or pad_w:
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    crf = QUALITY_CRF.get(quality, quality) if isinstance(quality, str) else int(quality)
-    if not isinstance(crf, int) or not 0 <= crf <= 51:
-        raise UserError(f"quality must be one of {sorted(QUALITY_CRF)} or a CRF in 0..51, got {quality!r}")
-    tmp = _temporary_sibling(path)
-    try:
-        with av.open(str(tmp), mode="w") as container:
-            # One encoder thread: x264's frame threads make the bytes depend on timing, and the same
-            # clip must give the same file (reproducible samples, testable determinism).
-            options = {"crf": str(crf), "threads": "1"} if codec in CRF_CODECS else {"threads": "1"}
-            stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001), options=options)
-            stream.height, stream.width = frames.shape[1], frames.shape[2]
-            stream.pix_fmt = "yuv420p"
-            if codec not in CRF_CODECS:
-                stream.bit_rate = 8 * frames.shape[1] * frames.shape[2] * int(np.ceil(fps))
-            for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():  # flush the encoder
-                container.mux(packet)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
-def write_gif(path: PathLike, frames, fps: float = 8, overwrite: bool = False) -> Path:
-    """Write one clip (same formats as :func:`write_video`) as a looping GIF with PIL."""
-    from PIL import Image
-
-    frames = _single_clip(frames)
-    path = _prepare_output(path, overwrite)
-    images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
-    tmp = _temporary_sibling(path)
-    try:
-        images[0].save(
-            tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(round(1000 / fps)), loop=0
-        )
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
-def make_grid(videos, nrow: Optional[int] = None, frame_stride: int = 1, padding: int = 2) -> np.ndarray:
-    """Tile clips into one uint8 image ``(rows * (H + p) + p, cols * (W + p) + p, 3)``: one row per clip.
-
-    Each row shows frames ``0, frame_stride, 2 * frame_stride, ...`` of its clip, at most ``nrow`` of them
-    (None: all). ``videos`` is a batch (``(N, 3, T, H, W)`` float or ``(N, T, H, W, 3)`` uint8) or a list of
-    clips of the same height and width. Padding is white.
-    """
-    if isinstance(videos, (list, tuple)):
-        clips = [_single_clip(v) for v in videos]
-    else:
-        batch = to_uint8(videos)
-        clips = [batch] if batch.ndim == 4 else list(batch)
-    if not clips:
-        raise UserError("make_grid needs at least one clip")
-    if frame_stride < 1:
-        raise UserError(f"frame_stride must be >= 1, got {frame_stride}")
-    height, width = clips[0].shape[1:3]
-    if any(c.shape[1:3] != (height, width) for c in clips):
-        raise UserError(f"all clips of a grid must have the same size, got {[c.shape[1:3] for c in clips]}")
-    rows = [c[::frame_stride][:nrow] for c in clips]  # each (t, H, W, 3)
-    cols = max(len(r) for r in rows)
-    grid = np.full((len(rows) * (height + padding) + padding, cols * (width + padding) + padding, 3), 255, np.uint8)
-    for i, row in enumerate(rows):
-        for j, frame in enumerate(row):
-            top, left = padding + i * (height + padding), padding + j * (width + padding)
-            grid[top : top + height, left : left + width] = frame
-    return grid
-
-
-def save_grid_png(
-    path: PathLike, videos, nrow: Optional[int] = None, frame_stride: int = 1, padding: int = 2, overwrite: bool = False
-) -> Path:
-    """Save :func:`make_grid` of ``videos`` as a PNG (one row per clip, ``nrow`` frames at most per row)."""
-    from PIL import Image
-
-    grid = make_grid(videos, nrow=nrow, frame_stride=frame_stride, padding=padding)
-    path = _prepare_output(path, overwrite)
-    tmp = _temporary_sibling(path)
-    try:
-        Image.fromarray(grid).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+def read_video_frames(path: PathLike, num_frames: int, frame_interval: int = 1, **options) -> np.ndarray:
+    """The decoded frames, upright, at the coded size: uint8 ``(T, H, W, 3)`` (:func:`read_clip` options)."""
+    return read_clip(path, num_frames, frame_interval, native=True, **options).video
