@@ -1,5 +1,7 @@
 """Video IO: MP4 round trips, backend agreement, frame selection, resizing, cuts, rotation, streams, limits,
 damage, GIF / PNG grids, bad files."""
+import subprocess
+import sys
 from fractions import Fraction
 
 import numpy as np
@@ -424,3 +426,15 @@ def test_png_grid_has_one_row_per_clip(tmp_path):
     tile = grid[2 + 1 * 10 : 2 + 1 * 10 + 8, 2 + 2 * 12 : 2 + 2 * 12 + 10]  # row 1, column 2 = frame 8
     assert np.array_equal(tile, to_uint8(videos[1])[8])
     assert make_grid(list(videos), nrow=2, frame_stride=1).shape[1] == 2 * 12 + 2
+
+
+def test_the_same_clip_gives_the_same_file_in_every_process(tmp_path):
+    """x264's macroblock tree read memory it never wrote: once torch had run in the process, the same clip gave
+    other bytes, and pixels up to 16 levels apart, from run to run of the same command."""
+    script = ("import sys, torch; from opensora_lite.data.video_write import write_video; "
+              "x = torch.rand(1, 3, 16, 64, 64, generator=torch.Generator().manual_seed(0)) * 6 - 3; "
+              "write_video(sys.argv[1], torch.nn.functional.avg_pool3d(x, 3, 1, 1)[0].clamp(-1, 1))")
+    paths = [tmp_path / f"{i}.mp4" for i in range(5)]
+    for path in paths:
+        subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=120)
+    assert len({p.read_bytes() for p in paths}) == 1

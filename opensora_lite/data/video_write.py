@@ -18,6 +18,7 @@ PathLike = Union[str, os.PathLike]
 # default). yuv420p still halves the chroma resolution whatever the CRF.
 QUALITY_CRF = {"default": 18, "high": 12, "near_lossless": 4}
 CRF_CODECS = ("libx264", "libx265", "h264", "hevc")
+X264_CODECS = ("libx264", "h264")
 
 
 class OutputExistsError(UserError, FileExistsError):
@@ -104,9 +105,13 @@ def write_video(
     tmp = _temporary_sibling(path)
     try:
         with av.open(str(tmp), mode="w") as container:
-            # One encoder thread: x264's frame threads make the bytes depend on timing, and the same
-            # clip must give the same file (reproducible samples, testable determinism).
+            # The same clip must give the same file (reproducible samples, testable determinism): one encoder
+            # thread (x264's frame threads make the bytes depend on timing), and no macroblock tree, whose
+            # x264 code reads memory it never wrote: after torch had run in the process, the same frames came
+            # out up to 16 levels apart from run to run (tests/test_video_io.py). It costs bits, not quality.
             options = {"crf": str(crf), "threads": "1"} if codec in CRF_CODECS else {"threads": "1"}
+            if codec in X264_CODECS:
+                options["x264-params"] = "mbtree=0"
             stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001), options=options)
             stream.height, stream.width = frames.shape[1], frames.shape[2]
             stream.pix_fmt = "yuv420p"
