@@ -27,6 +27,7 @@ import torch  # noqa: E402
 from benchmarks.common import fmt_table, machine_info, run_with_peak_memory, save_json  # noqa: E402
 from opensora_lite.config import load_config  # noqa: E402
 from opensora_lite.registry import MODELS, SCHEDULERS, build_module  # noqa: E402
+from opensora_lite.schedulers.settings import SamplingSettings  # noqa: E402
 
 CONFIG = "configs/latte/ucf101_256.py"
 SAMPLE_STEPS = 50  # the config's DDIM chain
@@ -55,7 +56,7 @@ def time_steps(model, scheduler, z, y, steps: int, dtype) -> list:
     """Seconds of each of the first ``steps`` steps of the 50-step chain."""
     times = []
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
-        chain = scheduler.sample_steps(model, z, dict(y=y), num_steps=SAMPLE_STEPS, progress=False)
+        chain = scheduler.sample_steps(model, z, dict(y=y), SamplingSettings(steps=SAMPLE_STEPS, progress=False))
         t0 = time.perf_counter()
         for _ in range(steps):
             next(chain)

@@ -76,7 +76,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     from opensora_lite.eval.metrics import frechet_distance
-    from opensora_lite.schedulers import IDDPM
+    from opensora_lite.schedulers import IDDPM, SamplingSettings
 
     n, points = (32, QUICK_POINTS) if args.quick else (args.samples, POINTS)
     info = machine_info()
@@ -89,8 +89,8 @@ def main(argv=None):
 
     def sample(sampler, steps, seed=0):
         t0 = time.perf_counter()
-        out = diffusion.sample(model, z, kwargs, cfg_scale=1.0, num_steps=steps, sampler=sampler, progress=False,
-                               generator=torch.Generator().manual_seed(seed))
+        out = diffusion.sample(model, z, kwargs, SamplingSettings(cfg_scale=1.0, steps=steps, sampler=sampler,
+                               progress=False), generator=torch.Generator().manual_seed(seed))
         return out, time.perf_counter() - t0
 
     ode, _ = sample("ddim", None)  # the full chain

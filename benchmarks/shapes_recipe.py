@@ -88,13 +88,12 @@ def train_and_judge(run: str, args) -> None:
     load_checkpoint(vae, cfg.ckpt.vae)
     pipe = VideoPipeline(trainer.ema.model, vae.to(device), scheduler, cfg.image_size, cfg.inference.num_frames)
     classes = [c for c in range(model.num_classes) for _ in range(args.clips_per_class)]
-    size = dict(num_frames=cfg.inference.num_frames, height=cfg.image_size[0], width=cfg.image_size[1])
     evals = sorted(int(e) for e in args.evals.split(","))
     draws = torch.Generator().manual_seed(seed)
     t0 = time.time()
     for step in range(1, evals[-1] + 1):
         rows = torch.randint(0, len(latents), (s.batch_size,), generator=draws).to(device)
-        uniforms, t, noise, _ = step_draws(scheduler, s.batch_size, latents.shape[1:], size, draws)
+        uniforms, t, noise, _ = step_draws(scheduler, s.batch_size, latents.shape[1:], tuple(cfg.image_size), draws)
         uniforms, t, noise = uniforms.to(device), t.to(device), noise.to(device)
         cond = model.drop_cond(dict(y=labels[rows]), uniforms)
         loss = scheduler.training_losses(model, latents[rows], cond, t=t, noise=noise)["loss"].mean()

@@ -5,9 +5,10 @@ The shipped ``configs/`` and ``weights/`` resolve from any working directory: a 
 roots (:func:`shipped_roots`; ``docs/install.md``).
 """
 import ast
+import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from mmengine.config import Config
 
@@ -16,6 +17,21 @@ from .errors import CheckpointError, ConfigError
 PACKAGE_DIR = Path(__file__).resolve().parent
 RUN_CONFIG = "config.py"  # a training run folder holds its config ...
 RUN_WEIGHTS = "model_ema.safetensors"  # ... and, once finished, the EMA weights to sample with
+
+# What a config that does not say gets (the pipeline, the trainers and the tools read these, nothing else).
+DEFAULT_IMAGE_SIZE = (256, 256)  # image_size: (height, width) in pixels
+DEFAULT_NUM_FRAMES = 16  # inference.num_frames, else num_frames: frames per generated clip
+DEFAULT_FPS = 8  # inference.fps: frames per second of the written videos
+
+
+def config_image_size(cfg) -> tuple:
+    """A config's ``image_size`` (height, width)."""
+    return tuple(cfg.get("image_size", DEFAULT_IMAGE_SIZE))
+
+
+def config_num_frames(cfg) -> int:
+    """The frames a config's model makes by default: ``inference.num_frames``, else ``num_frames``."""
+    return dict(cfg.get("inference") or {}).get("num_frames", cfg.get("num_frames", DEFAULT_NUM_FRAMES))
 
 
 def parse_value(text: str) -> Any:
@@ -143,3 +159,50 @@ def check_required_files(cfg, where: str, skip=()) -> None:
     if missing:
         raise CheckpointError(f"{where}: " + " | ".join(missing) + " (put each file there, or set its config "
                               "entry to where it is)")
+
+
+#################################################################################
+#                            One check of settings                              #
+#################################################################################
+
+
+def is_number(value) -> bool:
+    """A finite int or float, not a bool: NaN and infinity are refused wherever a setting is checked."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+SETTING_RULES = {  # kind -> (test, what the error says the value must be)
+    "positive_ints": (lambda v: is_number(v) and isinstance(v, int) and v >= 1, "a positive integer"),
+    "non_negative_ints": (lambda v: is_number(v) and isinstance(v, int) and v >= 0, "an integer >= 0"),
+    "positive": (lambda v: is_number(v) and v > 0, "a positive number"),
+    "non_negative": (lambda v: is_number(v) and v >= 0, "a number >= 0"),
+    "fractions": (lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "numbers": (is_number, "a finite number"),
+}
+
+
+def check_settings(settings: Mapping, section: str, **kinds: Sequence[str]) -> None:
+    """Raise a ConfigError naming the first setting of ``section`` with a wrong type or out of range.
+
+    ``kinds`` maps a kind of :data:`SETTING_RULES` to the keys it covers: ``positive_ints=("batch_size",)``.
+    """
+    for kind, keys in kinds.items():
+        ok, what = SETTING_RULES[kind]
+        for key in keys:
+            if not ok(settings[key]):
+                raise ConfigError(f"{section}.{key} must be {what}, got {settings[key]!r}")
+
+
+def section_settings(cfg, section: str, defaults: Mapping, **kinds: Sequence[str]) -> dict:
+    """``cfg[section]`` over ``defaults``, checked: an unknown key, a value of the wrong kind and an empty
+    ``outputs`` folder are each a ConfigError naming the key."""
+    given = dict(cfg.get(section, {}))
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in '{section}'; known: {', '.join(defaults)}")
+    settings = dict(defaults, **given)
+    check_settings(settings, section, **kinds)
+    outputs = settings.get("outputs", "-")
+    if not isinstance(outputs, (str, Path)) or not str(outputs):
+        raise ConfigError(f"{section}.outputs must be a folder path, got {outputs!r}")
+    return settings

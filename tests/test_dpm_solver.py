@@ -10,6 +10,7 @@ import torch
 
 from opensora_lite.errors import ConfigError
 from opensora_lite.schedulers import IDDPM, GivenFrames, RectifiedFlow
+from opensora_lite.schedulers.settings import SamplingSettings
 
 from conftest import dit_tiny_stdit, load_fixture
 
@@ -52,7 +53,8 @@ def solve(problem, sampler, steps):
     """(max error vs the exact ODE solution, timesteps the network saw)."""
     mu, sigma, z, y, exact = problem
     eps = GaussianEps(mu, sigma)
-    out = IDDPM().sample(eps, z, dict(y=y), cfg_scale=1.0, num_steps=steps, sampler=sampler, progress=False)
+    out = IDDPM().sample(eps, z, dict(y=y), SamplingSettings(cfg_scale=1.0, steps=steps, sampler=sampler,
+                         progress=False))
     return (out - exact).abs().max().item(), eps.seen
 
 
@@ -98,8 +100,8 @@ def given_frames(n=2):
 def test_given_frames_come_back_exactly(dit2, scheduler):
     z, given = given_frames()
     y = torch.tensor([3, 7])
-    out = scheduler.sample(dit2, z, dict(y=y), cfg_scale=4.0, num_steps=6, sampler="dpm++2m", given=given,
-                           progress=False)
+    out = scheduler.sample(dit2, z, dict(y=y), SamplingSettings(cfg_scale=4.0, steps=6, sampler="dpm++2m",
+                           progress=False), given=given)
     assert torch.equal(out[:, :, 0], given.latents[:, :, 0])
     assert torch.isfinite(out).all() and not torch.allclose(out[:, :, 1], z[:, :, 1])  # frame 1 was sampled
 
@@ -107,7 +109,7 @@ def test_given_frames_come_back_exactly(dit2, scheduler):
 def test_iddpm_dpm_solver_is_deterministic_and_the_sampler_default(dit2):
     z, _ = given_frames()
     kw = dict(y=torch.tensor([3, 7]))
-    by_default = IDDPM(sampler="dpm++2m").sample(dit2, z, kw, num_steps=5, progress=False)
-    by_call = IDDPM().sample(dit2, z, kw, num_steps=5, sampler="dpm++2m", progress=False,
+    by_default = IDDPM(sampler="dpm++2m").sample(dit2, z, kw, SamplingSettings(steps=5, progress=False))
+    by_call = IDDPM().sample(dit2, z, kw, SamplingSettings(steps=5, sampler="dpm++2m", progress=False),
                              generator=torch.Generator().manual_seed(9))
     torch.testing.assert_close(by_default, by_call, atol=0, rtol=0)

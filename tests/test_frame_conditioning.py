@@ -12,8 +12,10 @@ from opensora_lite.data import LatentCacheDataset, VideoClipDataset, build_laten
 from opensora_lite.data.shapes import make_shapes_dataset
 from opensora_lite.data.video_write import write_video
 from opensora_lite.errors import ConfigError, DataError
+from opensora_lite.inference.frame_plan import Window
 from opensora_lite.models import STDiT
 from opensora_lite.schedulers import IDDPM, GivenFrames, RectifiedFlow
+from opensora_lite.schedulers.settings import SamplingSettings
 from opensora_lite.training.frame_masks import KINDS, FrameMaskSampler
 
 from helpers import ROOT, load_tool, write_config, write_latent_cache
@@ -96,8 +98,8 @@ def test_given_frames_are_held_in_every_sampler_and_both_guidance_branches(sched
     net = MaskRecorder(tiny_model(learn_sigma))
     given = given_frames(k=2)
     z = torch.randn(2, 4, 4, 8, 8)
-    out = scheduler.sample(net, z, dict(y=torch.tensor([0, 1])), cfg_scale=3.0, progress=False, sampler=sampler,
-                           generator=torch.Generator().manual_seed(0), given=given)
+    out = scheduler.sample(net, z, dict(y=torch.tensor([0, 1])), SamplingSettings(cfg_scale=3.0, progress=False,
+                           sampler=sampler), generator=torch.Generator().manual_seed(0), given=given)
     assert torch.equal(out[:, :, :2], given.latents[:, :, :2])  # exactly the given latents
     assert not torch.allclose(out[:, :, 2:], z[:, :, 2:])  # the rest was generated
     assert net.masks and all(torch.equal(m, torch.cat([given.mask, given.mask])) for m in net.masks)
@@ -231,18 +233,21 @@ def test_extend_keeps_the_real_frames_and_adds_windows(pipe):
 
 
 def test_long_videos_are_made_window_by_window(pipe, monkeypatch):
+    plan = pipe.frame_plan(40)
+    # 17 frames, then windows of 17 frames given 9 and adding 8: 17 + 8 + 8 + 8 >= 40
+    assert plan.windows == (Window(17, 0, 0), Window(17, 9, 9), Window(17, 9, 9), Window(17, 9, 9))
     windows = []
-    real_sample = pipe.sample_latents
+    real_sample = pipe.scheduler.sample
 
-    def counting(z, cond, steps, cfg_scale, sampler, progress, seed, given=None, num_frames=None):
+    def counting(model, z, cond, settings=None, **kwargs):
+        given = kwargs["given"]
         windows.append((z.shape[2], 0 if given is None else int((~given.mask).sum(1).max())))  # latent frames given
-        return real_sample(z, cond, steps, cfg_scale, sampler, progress, seed, given, num_frames)
+        return real_sample(model, z, cond, settings, **kwargs)
 
-    monkeypatch.setattr(pipe, "sample_latents", counting)
+    monkeypatch.setattr(pipe.scheduler, "sample", counting)
     out = pipe(classes=[0], num_frames=40, steps=2, progress=False)
     assert out.videos.shape == (1, 3, 40, 64, 64)
-    # 17 frames, then windows of 17 frames given 9 (5 latent frames) and adding 8: 17 + 8 + 8 + 8 >= 40;
-    # every window after the first is given the full overlap, also when it spans two earlier windows
+    # every window after the first is given the full overlap (5 latent frames), also when it spans two windows
     assert windows == [(9, 0), (9, 5), (9, 5), (9, 5)]
 
 

@@ -6,6 +6,7 @@ from opensora_lite.errors import ConfigError
 from opensora_lite.registry import SCHEDULERS, build_module
 from opensora_lite.schedulers import IDDPM, space_timesteps
 from opensora_lite.schedulers.iddpm import discretized_gaussian_log_likelihood
+from opensora_lite.schedulers.settings import SamplingSettings
 
 from conftest import dit_tiny_stdit, fixture_atol, load_fixture
 
@@ -168,19 +169,20 @@ def test_respaced_training_feeds_original_timesteps():
 def test_ddim_sample_trajectory_and_pred_xstart(iddpm, dit):
     _, inputs, outputs, meta = iddpm
     diffusion = IDDPM(num_sampling_steps=10)
-    steps = list(diffusion.sample_steps(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=1.0,
-                                        sampler="ddim", eta=0.0, progress=False))
+    steps = list(diffusion.sample_steps(dit, clip(inputs["z_sample"]), sample_kwargs(inputs),
+                                        SamplingSettings(cfg_scale=1.0, sampler="ddim", progress=False), eta=0.0))
     close(torch.stack([s["sample"] for s in steps]), meta, "ddim10_trajectory", outputs["ddim10_trajectory"])
     close(torch.stack([s["pred_xstart"] for s in steps]), meta, "ddim10_pred_xstart", outputs["ddim10_pred_xstart"])
-    final = diffusion.sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=1.0, sampler="ddim",
-                             progress=False)
+    final = diffusion.sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), SamplingSettings(cfg_scale=1.0,
+                             sampler="ddim", progress=False))
     close(final, meta, "ddim10_sample", outputs["ddim10_sample"])
 
 
 def test_ddim_clip_denoised(iddpm, dit):
     _, inputs, outputs, meta = iddpm
-    out = IDDPM(num_sampling_steps=10).sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=1.0,
-                                              sampler="ddim", clip_denoised=True, progress=False)
+    out = IDDPM(num_sampling_steps=10).sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs),
+                                              SamplingSettings(cfg_scale=1.0, sampler="ddim", progress=False),
+                                              clip_denoised=True)
     close(out, meta, "ddim10_clip_sample", outputs["ddim10_clip_sample"])
 
 
@@ -188,8 +190,8 @@ def test_ddim_cfg_matches_dit_forward_with_cfg(iddpm, dit):
     """DiT's sample.py layout: rows [:2] of a (4,...) batch [z, z] with labels [y, null]."""
     _, inputs, outputs, meta = iddpm
     diffusion = IDDPM(num_sampling_steps=10, cfg_channel=DIT_CFG_CHANNELS)
-    out = diffusion.sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=4.0, sampler="ddim",
-                           progress=False)
+    out = diffusion.sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), SamplingSettings(cfg_scale=4.0,
+                           sampler="ddim", progress=False))
     close(out, meta, "ddim10_cfg_sample", outputs["ddim10_cfg_sample"][:2])
 
 
@@ -202,8 +204,8 @@ def test_ddpm_sample_with_recorded_noise(iddpm, dit):
         asked.append(step)
         return recorded[step].reshape(shape)
 
-    out = IDDPM(num_sampling_steps=10).sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=1.0,
-                                              noise_fn=noise_fn, progress=False)
+    out = IDDPM(num_sampling_steps=10).sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs),
+                                              SamplingSettings(cfg_scale=1.0, progress=False), noise_fn=noise_fn)
     assert asked == list(range(10))
     close(out, meta, "psample10_sample", outputs["psample10_sample"])
 
@@ -212,8 +214,8 @@ def test_ddpm_draws_noise_in_upstream_order(iddpm, dit):
     """Without a hook the draws are randn of z's shape, one per step: upstream's seed gives its sample."""
     _, inputs, outputs, meta = iddpm
     torch.manual_seed(4242)
-    out = IDDPM(num_sampling_steps=10).sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=1.0,
-                                              progress=False)
+    out = IDDPM(num_sampling_steps=10).sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs),
+                                              SamplingSettings(cfg_scale=1.0, progress=False))
     close(out, meta, "psample10_sample", outputs["psample10_sample"])
 
 
@@ -221,9 +223,9 @@ def test_ddpm_cfg_sample_with_recorded_noise(iddpm, dit):
     _, inputs, outputs, meta = iddpm
     recorded = inputs["psample10_cfg_noise_per_step"]  # (10, 4, ...): rows [:2] drive the kept half
 
-    out = IDDPM(num_sampling_steps=10, cfg_channel=DIT_CFG_CHANNELS).sample(
-        dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=4.0,
-        noise_fn=lambda step, shape: recorded[step, :2].reshape(shape), progress=False)
+    diffusion = IDDPM(num_sampling_steps=10, cfg_channel=DIT_CFG_CHANNELS)
+    out = diffusion.sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), SamplingSettings(cfg_scale=4.0,
+                           progress=False), noise_fn=lambda step, shape: recorded[step, :2].reshape(shape))
     close(out, meta, "psample10_cfg_sample", outputs["psample10_cfg_sample"][:2])
 
 
@@ -235,11 +237,11 @@ def test_final_ddpm_step_adds_no_noise(iddpm, dit):
     def noise(scale):
         return lambda step, shape: torch.full(shape, scale if step == 2 else 0.0)
 
-    a = diffusion.sample(dit, z, kw, cfg_scale=1.0, noise_fn=noise(0.0), progress=False)
-    b = diffusion.sample(dit, z, kw, cfg_scale=1.0, noise_fn=noise(100.0), progress=False)
+    a = diffusion.sample(dit, z, kw, SamplingSettings(cfg_scale=1.0, progress=False), noise_fn=noise(0.0))
+    b = diffusion.sample(dit, z, kw, SamplingSettings(cfg_scale=1.0, progress=False), noise_fn=noise(100.0))
     torch.testing.assert_close(a, b, atol=0, rtol=0)
-    c = diffusion.sample(dit, z, kw, cfg_scale=1.0, noise_fn=lambda s, shape: torch.full(shape, float(s == 1)),
-                         progress=False)
+    c = diffusion.sample(dit, z, kw, SamplingSettings(cfg_scale=1.0, progress=False), noise_fn=lambda s,
+                         shape: torch.full(shape, float(s == 1)))
     assert not torch.allclose(a, c)
 
 
@@ -247,10 +249,11 @@ def test_sampling_seed_determinism(iddpm, dit):
     _, inputs, _, _ = iddpm
     diffusion = IDDPM(num_sampling_steps=4)
     z, kw = clip(inputs["z_sample"]), sample_kwargs(inputs)
-    runs = [diffusion.sample(dit, z, kw, progress=False, generator=torch.Generator().manual_seed(s)) for s in (1, 1, 2)]
+    runs = [diffusion.sample(dit, z, kw, SamplingSettings(progress=False),
+                             generator=torch.Generator().manual_seed(s)) for s in (1, 1, 2)]
     torch.testing.assert_close(runs[0], runs[1], atol=0, rtol=0)
     assert not torch.allclose(runs[0], runs[2])
-    ddim = [diffusion.sample(dit, z, kw, sampler="ddim", eta=1.0, progress=False,
+    ddim = [diffusion.sample(dit, z, kw, SamplingSettings(sampler="ddim", progress=False), eta=1.0,
                              generator=torch.Generator().manual_seed(s)) for s in (1, 1, 2)]
     torch.testing.assert_close(ddim[0], ddim[1], atol=0, rtol=0)
     assert not torch.allclose(ddim[0], ddim[2])
@@ -258,8 +261,8 @@ def test_sampling_seed_determinism(iddpm, dit):
 
 def test_num_steps_respaces_one_call(iddpm, dit):
     _, inputs, outputs, meta = iddpm
-    out = IDDPM().sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), cfg_scale=1.0, num_steps=10,
-                         sampler="ddim", progress=False)
+    out = IDDPM().sample(dit, clip(inputs["z_sample"]), sample_kwargs(inputs), SamplingSettings(cfg_scale=1.0,
+                         steps=10, sampler="ddim", progress=False))
     close(out, meta, "ddim10_sample", outputs["ddim10_sample"])
 
 
@@ -267,10 +270,11 @@ def test_bad_method_and_missing_null_ids(iddpm, dit):
     _, inputs, _, _ = iddpm
     z = clip(inputs["z_sample"])
     with pytest.raises(ConfigError, match="sampler"):
-        IDDPM(num_sampling_steps=2).sample(dit, z, sample_kwargs(inputs), sampler="plms", progress=False)
+        IDDPM(num_sampling_steps=2).sample(dit, z, sample_kwargs(inputs), SamplingSettings(sampler="plms",
+                                           progress=False))
     with pytest.raises(ConfigError, match="null_cond"):
-        IDDPM(num_sampling_steps=2).sample(lambda x, t, y: x, z, dict(y=inputs["y_sample"]), cfg_scale=4.0,
-                                           progress=False)
+        IDDPM(num_sampling_steps=2).sample(lambda x, t, y: x, z, dict(y=inputs["y_sample"]),
+                                           SamplingSettings(cfg_scale=4.0, progress=False))
 
 
 def test_registered_as_iddpm():

@@ -18,6 +18,7 @@ from opensora_lite.models.convert import load_checkpoint
 from opensora_lite.models.layers import get_1d_sincos_pos_embed, get_2d_sincos_pos_embed
 from opensora_lite.models.stdit import STDiT
 from opensora_lite.registry import MODELS, SCHEDULERS, build_module
+from opensora_lite.schedulers.settings import SamplingSettings
 
 from conftest import fixture_atol, load_fixture
 from helpers import LOG_LINE, load_tool
@@ -105,9 +106,9 @@ def test_latte_iddpm_training_loss_and_cfg_ddpm_sample(latte):
     # sample.py's p_sample_loop over cat([z1, z1]) with y = [0, null]: row 0 is our one conditional clip.
     noise = inp["iddpm.psample_noise_per_step"]  # (5, 2, F, C, H, W)
     y = inp["iddpm.y_sample_cfg"][:1]
-    sample = iddpm.sample(model, to_stdit(inp["iddpm.z_sample"][:1]), dict(y=y),  # null class: model.null_cond
-                          cfg_scale=3.0, num_steps=5, progress=False, sampler="ddpm",
-                          noise_fn=lambda step, shape: to_stdit(noise[step, :1]))
+    sample = iddpm.sample(model, to_stdit(inp["iddpm.z_sample"][:1]), dict(y=y), SamplingSettings(cfg_scale=3.0,
+                          steps=5, progress=False, sampler="ddpm"), noise_fn=lambda step, shape: to_stdit(noise[step,
+                                                                                                          :1]))
     name = "iddpm.psample5_cfg_sample"
     torch.testing.assert_close(to_stdit(sample), out[name][:1], atol=fixture_atol(meta, name), rtol=RTOL)
 

@@ -5,10 +5,12 @@ import pytest
 import torch
 
 from opensora_lite.errors import ConfigError
-from opensora_lite.registry import SCHEDULERS, build_module
+from opensora_lite.registry import MODELS, SCHEDULERS, build_module
 from opensora_lite.schedulers import RectifiedFlow, shift_timesteps, timestep_transform
+from opensora_lite.schedulers.settings import SamplingSettings, VideoSize
 
 from conftest import dit_tiny_stdit, fixture_atol, load_fixture
+from helpers import TINY_VAE
 
 NULL_CLASS = 10  # dit_tiny has 10 classes; id 10 is the null class
 TT_CASES = ["img256", "img512", "img1024", "vid240p_17f", "vid240p_51f", "vid480p_102f", "vid720p_204f",
@@ -24,6 +26,22 @@ def rflow():
 def toy(rflow):
     """STDiT loaded with the dit_tiny weights: on (N, 4, 2, 8, 8) clips it is the fixture's DiTVideoToy."""
     return dit_tiny_stdit(rflow[0], frames=2)
+
+
+@pytest.fixture(scope="module")
+def opensora_vae():
+    """A tiny VAE of Open-Sora v1.2's layout (17-frame micro chunks, 4x in time). The time shift takes a clip's
+    latent frames from its VAE; upstream recomputes them from the frame count (5 per 17 frames)."""
+    cfg = {}
+    exec(TINY_VAE, cfg)
+    return build_module(cfg["vae"], MODELS)
+
+
+def latent_frames(vae, num_frames) -> torch.Tensor:
+    """The VAE's latent frame count of each entry of num_frames (a number or a tensor), as a float tensor."""
+    frames = torch.as_tensor(num_frames)
+    counts = [vae.get_latent_size([int(f), None, None])[0] for f in frames.flatten().tolist()]
+    return torch.tensor(counts, dtype=torch.float32).reshape(frames.shape)
 
 
 def close(actual, meta, name, expected):
@@ -47,10 +65,10 @@ class Recorder(torch.nn.Module):
         return self.model.null_cond(cond)
 
 
-def train_kwargs(inputs):
+def train_size(inputs, vae) -> VideoSize:
+    """The fixture's training clips: 240x426, 51 frames (15 latent frames)."""
     n = inputs["train.y"].shape[0]
-    return dict(y=inputs["train.y"], height=torch.full((n,), 240.0), width=torch.full((n,), 426.0),
-                num_frames=torch.full((n,), 51.0))
+    return VideoSize(torch.full((n,), 240.0), torch.full((n,), 426.0), latent_frames(vae, torch.full((n,), 51)))
 
 
 ##################################################################################
@@ -58,22 +76,23 @@ def train_kwargs(inputs):
 ##################################################################################
 
 @pytest.mark.parametrize("case", TT_CASES)
-def test_timestep_transform_matches_upstream(rflow, case):
+def test_timestep_transform_matches_upstream(rflow, opensora_vae, case):
     _, inputs, outputs, meta = rflow
     arg = {k: inputs[f"tt.{case}.{k}"] for k in ("t", "height", "width", "num_frames", "scale")}
-    out = timestep_transform(arg["t"], arg["height"], arg["width"], arg["num_frames"], scale=float(arg["scale"]),
-                             num_timesteps=1000)
+    out = timestep_transform(arg["t"], arg["height"], arg["width"], latent_frames(opensora_vae, arg["num_frames"]),
+                             scale=float(arg["scale"]), num_timesteps=1000)
     close(out, meta, f"tt.{case}", outputs[f"tt.{case}"])
 
 
-def test_short_clip_uses_true_latent_length_instead_of_upstream_quirk(rflow):
-    """Upstream gives 16 frames 0 latent frames (t collapses to 0, NaN at 1000); we use ceil(16/4) = 4."""
+def test_short_clip_uses_true_latent_length_instead_of_upstream_quirk(rflow, opensora_vae):
+    """Upstream gives 16 frames 0 latent frames (t collapses to 0, NaN at 1000); the VAE makes ceil(16/4) = 4."""
     _, inputs, outputs, _ = rflow
     arg = {k: inputs[f"tt.vid360p_16f_QUIRK.{k}"] for k in ("t", "height", "width", "num_frames")}
     upstream = outputs["tt.vid360p_16f_QUIRK"]
     assert torch.isnan(upstream[0]) and (upstream[1:] == 0).all()  # the quirk we deliberately differ from
 
-    ours = timestep_transform(arg["t"], arg["height"], arg["width"], arg["num_frames"], num_timesteps=1000)
+    ours = timestep_transform(arg["t"], arg["height"], arg["width"], latent_frames(opensora_vae, arg["num_frames"]),
+                              num_timesteps=1000)
     ratio = math.sqrt(360 * 640 / 512 ** 2) * math.sqrt(4)
     s = arg["t"].double() / 1000
     expected = 1000 * ratio * s / (1 + (ratio - 1) * s)
@@ -82,10 +101,10 @@ def test_short_clip_uses_true_latent_length_instead_of_upstream_quirk(rflow):
     assert (ours[:-1] > 0).all() and ours[0] == 1000  # not collapsed; the ends stay fixed
 
 
-@pytest.mark.parametrize("num_frames", range(0, 17))  # 0: a size nobody set; still no NaN
-def test_timestep_transform_never_nan_for_short_clips(num_frames):
+@pytest.mark.parametrize("frames", range(0, 6))  # 0: a size nobody set; still no NaN
+def test_timestep_transform_never_nan_for_short_clips(frames):
     t = torch.tensor([1000.0, 999.0, 500.0, 1.0, 0.0])
-    out = timestep_transform(t, 144, 256, num_frames, num_timesteps=1000)
+    out = timestep_transform(t, 144, 256, frames, num_timesteps=1000)
     assert torch.isfinite(out).all()
     assert out[0] == 1000 and out[-1] == 0
     assert (out[:-1] > out[1:]).all()  # still strictly monotone: nothing collapsed
@@ -112,13 +131,13 @@ def test_model_velocity(rflow, toy):
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_training_loss(rflow, toy, masked):
+def test_training_loss(rflow, toy, opensora_vae, masked):
     _, inputs, outputs, meta = rflow
     rf = RectifiedFlow(use_timestep_transform=True, sample_method="logit-normal")
     mask = inputs["train.mask"] if masked else None
     with torch.no_grad():
-        loss = rf.training_losses(toy, inputs["train.x_start"], train_kwargs(inputs), t=inputs["train.t"],
-                                  noise=inputs["train.noise"], mask=mask)["loss"]
+        loss = rf.training_losses(toy, inputs["train.x_start"], dict(y=inputs["train.y"]), t=inputs["train.t"],
+                                  noise=inputs["train.noise"], mask=mask, size=train_size(inputs, opensora_vae))["loss"]
     name = "train.loss_masked" if masked else "train.loss"
     assert loss.shape == (2,)
     close(loss, meta, name, outputs[name])
@@ -150,26 +169,26 @@ def test_masked_frames_stay_clean_and_do_not_count(rflow):
     assert loss.shape == (2,)
 
 
-def test_logit_normal_t(rflow):
+def test_logit_normal_t(rflow, opensora_vae):
     _, inputs, outputs, meta = rflow
     rf = RectifiedFlow(use_timestep_transform=True, sample_method="logit-normal")
     torch.manual_seed(2025)
     t = rf.sample_t(2)
     close(t, meta, "train.t_logitnormal", outputs["train.t_logitnormal"])
-    kw = train_kwargs(inputs)
-    shifted = timestep_transform(t, kw["height"], kw["width"], kw["num_frames"], scale=1.0, num_timesteps=1000)
+    size = train_size(inputs, opensora_vae)
+    shifted = timestep_transform(t, size.height, size.width, size.latent_frames, scale=1.0, num_timesteps=1000)
     close(shifted, meta, "train.t_logitnormal_transformed", outputs["train.t_logitnormal_transformed"])
 
 
-def test_sampled_training_t_is_shifted_but_explicit_t_is_not(rflow):
+def test_sampled_training_t_is_shifted_but_explicit_t_is_not(rflow, opensora_vae):
     _, inputs, outputs, meta = rflow
     rf = RectifiedFlow(use_timestep_transform=True, sample_method="logit-normal")
     rec = Recorder(lambda x, t, y: torch.zeros_like(x), n=2)
-    x0, kw = inputs["train.x_start"], train_kwargs(inputs)
+    x0, cond, size = inputs["train.x_start"], dict(y=inputs["train.y"]), train_size(inputs, opensora_vae)
     torch.manual_seed(2025)
-    rf.training_losses(rec, x0, kw, noise=inputs["train.noise"])
+    rf.training_losses(rec, x0, cond, noise=inputs["train.noise"], size=size)
     close(rec.t[0], meta, "train.t_logitnormal_transformed", outputs["train.t_logitnormal_transformed"])
-    rf.training_losses(rec, x0, kw, t=inputs["train.t"], noise=inputs["train.noise"])
+    rf.training_losses(rec, x0, cond, t=inputs["train.t"], noise=inputs["train.noise"], size=size)
     torch.testing.assert_close(rec.t[1], inputs["train.t"], atol=0, rtol=0)
 
 
@@ -213,14 +232,13 @@ def test_constant_shift_moves_training_and_solver_t_towards_noise():
 ##################################################################################
 
 @pytest.mark.parametrize("tag,use_tt", [("sample_tt", True), ("sample_no_tt", False)])
-def test_euler_cfg_sampling(rflow, toy, tag, use_tt):
+def test_euler_cfg_sampling(rflow, toy, opensora_vae, tag, use_tt):
     _, inputs, outputs, meta = rflow
     z, y = inputs["sample.z"], inputs["sample.y"]
-    kw = dict(y=y, height=torch.full((2,), 240.0),
-              width=torch.full((2,), 426.0), num_frames=torch.full((2,), 51.0))
+    size = VideoSize(240, 426, latent_frames(opensora_vae, 51))  # a 240p 51-frame video: 15 latent frames
     rec = Recorder(toy, n=z.shape[0])
     rf = RectifiedFlow(num_sampling_steps=10, num_timesteps=1000, cfg_scale=4.0, use_timestep_transform=use_tt)
-    out = rf.sample(rec, z.clone(), kw, progress=False)
+    out = rf.sample(rec, z.clone(), dict(y=y), SamplingSettings(progress=False), size=size)
     close(out, meta, f"{tag}.z", outputs[f"{tag}.z"])
     close(torch.stack(rec.t), meta, f"{tag}.model_t", outputs[f"{tag}.model_t"])
     close(torch.stack(rec.x), meta, f"{tag}.z_before_step", outputs[f"{tag}.z_before_step"])
@@ -231,10 +249,10 @@ def test_sampling_is_deterministic_and_guidance_matters(rflow, toy):
     z, y = inputs["sample.z"], inputs["sample.y"]
     kw = dict(y=y)
     rf = RectifiedFlow(num_sampling_steps=3)
-    a = rf.sample(toy, z, kw, progress=False, generator=torch.Generator().manual_seed(1))
-    b = rf.sample(toy, z, kw, progress=False, generator=torch.Generator().manual_seed(1))
+    a = rf.sample(toy, z, kw, SamplingSettings(progress=False), generator=torch.Generator().manual_seed(1))
+    b = rf.sample(toy, z, kw, SamplingSettings(progress=False), generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(a, b, atol=0, rtol=0)
-    assert not torch.allclose(a, rf.sample(toy, z, kw, cfg_scale=1.0, progress=False))
+    assert not torch.allclose(a, rf.sample(toy, z, kw, SamplingSettings(cfg_scale=1.0, progress=False)))
 
 
 def test_cfg_scale_one_calls_the_plain_forward(rflow, toy):
@@ -251,29 +269,39 @@ def test_cfg_scale_one_calls_the_plain_forward(rflow, toy):
         def null_cond(self, cond):
             raise AssertionError("null_cond asked for at cfg_scale 1")
 
-    RectifiedFlow(num_sampling_steps=2).sample(NoCfg(), z, dict(y=y), cfg_scale=1.0, progress=False)
+    RectifiedFlow(num_sampling_steps=2).sample(NoCfg(), z, dict(y=y), SamplingSettings(cfg_scale=1.0, progress=False))
     assert calls == [2, 2]
     with pytest.raises(ConfigError, match="null_cond"):
-        RectifiedFlow(num_sampling_steps=2).sample(lambda x, t, y: x, z, dict(y=y), cfg_scale=4.0, progress=False)
+        RectifiedFlow(num_sampling_steps=2).sample(lambda x, t, y: x, z, dict(y=y), SamplingSettings(cfg_scale=4.0,
+                                                   progress=False))
 
 
 @pytest.mark.parametrize("num_frames", [1, 2, 5, 16])
-def test_sampling_short_clips_with_time_shift_is_finite(rflow, toy, num_frames):
+def test_sampling_short_clips_with_time_shift_is_finite(rflow, toy, opensora_vae, num_frames):
     _, inputs, _, _ = rflow
     z, y = inputs["sample.z"], inputs["sample.y"]
-    kw = dict(y=y, height=240, width=426, num_frames=num_frames)
+    size = VideoSize(240, 426, latent_frames(opensora_vae, num_frames))
     rf = RectifiedFlow(num_sampling_steps=4, use_timestep_transform=True)
-    ts = rf.sampling_timesteps(2, size=dict(height=240, width=426, num_frames=num_frames))
+    ts = rf.sampling_timesteps(2, size=size)
     assert all(torch.isfinite(t).all() and (t > 0).all() for t in ts)
-    assert torch.isfinite(rf.sample(toy, z, kw, progress=False)).all()
+    assert torch.isfinite(rf.sample(toy, z, dict(y=y), SamplingSettings(progress=False), size=size)).all()
 
 
 def test_time_shift_needs_the_video_size(rflow, toy):
     _, inputs, _, _ = rflow
     rf = RectifiedFlow(num_sampling_steps=2, use_timestep_transform=True)
-    with pytest.raises(ConfigError, match="num_frames"):
-        rf.sample(toy, inputs["sample.z"], dict(y=inputs["sample.y"], height=240, width=426), cfg_scale=1.0,
-                  progress=False)
+    with pytest.raises(ConfigError, match="needs the video size"):
+        rf.sample(toy, inputs["sample.z"], dict(y=inputs["sample.y"]), SamplingSettings(cfg_scale=1.0, progress=False))
+
+
+@pytest.mark.parametrize("bad", [dict(cfg_scale=float("nan")), dict(cfg_scale=float("inf")), dict(steps=0),
+                                 dict(steps=2.5), dict(sampler=3)])
+def test_bad_sampling_settings_are_refused(bad):
+    """NaN and infinite guidance used to sample an all-black video and exit 0."""
+    with pytest.raises(ConfigError, match="sampling."):
+        SamplingSettings(**bad)
+    with pytest.raises(ConfigError, match="unknown sampler 'plms'"):
+        SamplingSettings(sampler="plms").resolved(RectifiedFlow())
 
 
 ##################################################################################

@@ -10,6 +10,7 @@ import torch
 
 from opensora_lite.errors import ConfigError
 from opensora_lite.schedulers import RectifiedFlow, integrate
+from opensora_lite.schedulers.settings import SamplingSettings, VideoSize
 
 SIGMA = (0.05, 0.3, 1.0, 2.0)  # per channel; the narrow one makes the flow bend hard near the data
 
@@ -47,7 +48,7 @@ def solve(problem, solver, steps, **kwargs):
     mu, sigma, z, y, exact = problem
     flow = GaussianFlow(mu, sigma)
     rf = RectifiedFlow(num_sampling_steps=steps, cfg_scale=1.0, sampler=solver, **kwargs)
-    out = rf.sample(flow, z, dict(y=y, height=240, width=426, num_frames=51), progress=False)
+    out = rf.sample(flow, z, dict(y=y), SamplingSettings(progress=False), size=VideoSize(240, 426, latent_frames=15))
     return (out - exact).abs().max().item(), flow.calls
 
 
@@ -98,8 +99,8 @@ def test_dpm_solver_converges_at_second_order(problem):
     mu, sigma, z, y, exact = problem
 
     def wide_error(steps):
-        out = RectifiedFlow(num_sampling_steps=steps, cfg_scale=1.0, sampler="dpm++2m").sample(
-            GaussianFlow(mu, sigma), z, dict(y=y), progress=False)
+        out = RectifiedFlow(num_sampling_steps=steps, cfg_scale=1.0, sampler="dpm++2m").sample(GaussianFlow(mu,
+                            sigma), z, dict(y=y), SamplingSettings(progress=False))
         return (out - exact)[:, 1:].abs().max().item()
 
     assert 3.0 < wide_error(200) / wide_error(400) < 4.5
@@ -115,9 +116,9 @@ def test_solver_is_chosen_per_call(problem):
     mu, sigma, z, y, _ = problem
     flow = GaussianFlow(mu, sigma)
     rf = RectifiedFlow(num_sampling_steps=5, cfg_scale=1.0)  # euler by default
-    heun = rf.sample(flow, z, dict(y=y), sampler="heun", progress=False)
+    heun = rf.sample(flow, z, dict(y=y), SamplingSettings(sampler="heun", progress=False))
     assert flow.calls == 10
-    assert not torch.allclose(heun, rf.sample(flow, z, dict(y=y), progress=False))
+    assert not torch.allclose(heun, rf.sample(flow, z, dict(y=y), SamplingSettings(progress=False)))
 
 
 def test_integrate_ends_at_t_zero():

@@ -189,10 +189,9 @@ def _reconstruct_in_windows(pipe, video):
     on this VAE beats in the extend mode."""
     import torch
 
-    from opensora_lite.inference.frame_plan import FramePlan
 
     frames = video.shape[1]
-    window = min(FramePlan.build(pipe, frames).window_frames, frames)
+    window = min(pipe.frame_plan(frames).window_frames, frames)
     starts = sorted({*range(0, frames - window, window - 1), frames - window})
     pieces, made = [], 0
     for start in starts:

@@ -6,94 +6,40 @@
     out.save("samples/")                                                 # MP4s + a labelled PNG grid
 
 Frames can be given as conditions (``first_frame=`` image-to-video, ``extend=`` continuation), and a
-clip longer than the model's window is made window by window (``docs/conditioning.md``). The CLI
-(``tools/generate.py``, ``opensora-lite generate``), the evaluation tool and the trainer's sample
-videos all go through this class.
+clip longer than the model's window is made window by window (``docs/conditioning.md``): the window plan
+is ``frame_plan.FramePlan``, a plain list of windows, and this class runs it. The CLI (``tools/generate.py``,
+``opensora-lite generate``), the evaluation tool and the trainer's sample videos all go through this class.
 """
 import logging
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import torch
 from tqdm.auto import tqdm
 
-from ..config import check_required_files, load_config, resolve_config
+from ..config import (
+    DEFAULT_FPS,
+    DEFAULT_NUM_FRAMES,
+    check_required_files,
+    check_settings,
+    config_image_size,
+    config_num_frames,
+    load_config,
+    resolve_config,
+)
 from ..errors import CheckpointError, ConfigError, UserError
 from ..models.convert import load_checkpoint
 from ..registry import MODELS, SCHEDULERS, build_module
 from ..schedulers.guidance import GivenFrames
+from ..schedulers.settings import SamplingSettings, VideoSize
+from .conditions import as_clip, as_image
 from .frame_plan import FramePlan
+from .output import VideoOutput
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 4  # clips per sampler call
-
-
-@dataclass
-class VideoOutput:
-    """Generated clips ``videos`` (N, 3, T, H, W) in [-1, 1]; ``given`` (N, T) bool marks frames that were
-    conditions, not generated; ``names`` (N,) label each clip (``"5 square-left"``); ``ids`` its class id."""
-
-    videos: torch.Tensor
-    given: torch.Tensor
-    names: list
-    ids: list
-    fps: float = 8
-    timings: dict = field(default_factory=dict)
-
-    @property
-    def frames(self) -> torch.Tensor:
-        """(N, T, H, W, 3) uint8 RGB."""
-        from ..data.video_write import to_uint8
-
-        return torch.from_numpy(to_uint8(self.videos))
-
-    def save(self, save_dir, overwrite: bool = False, grid: bool = True) -> list:
-        """Write ``<save_dir>/<id>-<k>.mp4`` per clip (and ``grid-<k>.png``); existing files are kept unless
-        ``overwrite``: new indices k are used. Returns the paths written."""
-        from ..data.grid import save_labelled_grid
-        from ..data.video_write import write_video
-
-        save_dir = Path(save_dir)
-        save_dir.mkdir(parents=True, exist_ok=True)
-        stems = ["sample" if i is None else str(i) for i in self.ids]
-        paths = free_paths(save_dir, stems, ".mp4", overwrite)
-        marked = mark_given(self.videos, self.given)  # (N, 3, T, H, W): a border on the given frames
-        for video, path in zip(marked, paths):
-            write_video(path, video, fps=self.fps, overwrite=overwrite)
-        if grid:
-            stride = max(1, self.videos.shape[2] // 8)
-            grid_path = free_paths(save_dir, ["grid"], ".png", overwrite)[0]
-            paths.append(save_labelled_grid(grid_path, marked, self.names, frame_stride=stride))
-        return paths
-
-
-def free_paths(save_dir: Path, stems, suffix: str, overwrite: bool) -> list:
-    """``<stem>-<index><suffix>`` per stem; without ``overwrite`` indices skip files that exist."""
-    paths, next_index = [], {}
-    for stem in stems:
-        i = next_index.get(stem, 0)
-        while not overwrite and (save_dir / f"{stem}-{i}{suffix}").exists():
-            i += 1
-        paths.append(save_dir / f"{stem}-{i}{suffix}")
-        next_index[stem] = i + 1
-    return paths
-
-
-GIVEN_BORDER = 1  # px: given (condition) frames get a white border of this width in MP4s and grids
-
-
-def mark_given(videos: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
-    """videos (N, 3, T, H, W) with a white border on the frames where given (N, T) is True."""
-    if not given.any():
-        return videos
-    out = videos.clone()
-    b = GIVEN_BORDER
-    frame = torch.zeros(videos.shape[-2:], dtype=torch.bool)  # (H, W)
-    frame[:b], frame[-b:], frame[:, :b], frame[:, -b:] = True, True, True, True
-    mask = given[:, None, :, None, None] & frame  # (N, 1, T, H, W)
-    return out.masked_fill(mask, 1.0)
 
 
 class VideoPipeline:
@@ -102,8 +48,8 @@ class VideoPipeline:
     Build it with :meth:`from_config`. ``pipe(...)`` returns a :class:`VideoOutput`.
     """
 
-    def __init__(self, model, vae, scheduler, image_size, num_frames: int = 16, fps: float = 8,
-                 class_names=None, window: Optional[dict] = None, name: str = "pipeline"):
+    def __init__(self, model, vae, scheduler, image_size, num_frames: int = DEFAULT_NUM_FRAMES,
+                 fps: float = DEFAULT_FPS, class_names=None, window: Optional[dict] = None, name: str = "pipeline"):
         self.model, self.vae, self.scheduler = model.eval(), vae.eval(), scheduler
         self.image_size = tuple(image_size)
         self.num_frames = num_frames
@@ -151,14 +97,12 @@ class VideoPipeline:
             if vae_path or not cfg.vae.get("vae_2d", cfg.vae).get("from_pretrained"):
                 load_checkpoint(vae, _weights(vae_path, "VAE", "vae", where))
         infer = dict(cfg.get("inference", {}))
-        fps = infer.get("fps", 8)
-        if not isinstance(fps, (int, float)) or isinstance(fps, bool) or fps <= 0:
-            raise ConfigError(f"{where}: inference.fps must be a positive number, got {fps!r}")
+        fps = infer.get("fps", DEFAULT_FPS)
+        check_settings(dict(fps=fps), f"{where}: inference", positive=("fps",))
         num_classes = getattr(model, "num_classes", 0)
         names = config_class_names(cfg, num_classes, where) if num_classes else None
-        pipe = cls(model, vae, scheduler, cfg.get("image_size", (256, 256)),
-                   num_frames=infer.get("num_frames", cfg.get("num_frames", 16)), fps=fps, class_names=names,
-                   window=infer.get("window"), name=where)
+        pipe = cls(model, vae, scheduler, config_image_size(cfg), num_frames=config_num_frames(cfg), fps=fps,
+                   class_names=names, window=infer.get("window"), name=where)
         return pipe.to(device)
 
     def to(self, device=None, dtype: Optional[torch.dtype] = None) -> "VideoPipeline":
@@ -230,78 +174,120 @@ class VideoPipeline:
         ``extend``: a clip ((3, T, H, W) in [-1, 1], or a video path) every output continues; the output is
         that clip followed by the new frames. Clips longer than the model's window are made window by
         window (``window_frames`` / ``overlap_frames``, default: the config's ``inference.window``).
+        ``steps``, ``cfg_scale`` and ``sampler`` default to the scheduler's.
         """
         if num_samples < 1 or batch_size < 1:
             raise UserError(f"num_samples and batch_size must be >= 1, got {num_samples} and {batch_size}")
-        if sampler is not None and sampler not in self.scheduler.SAMPLERS:
-            raise UserError(f"unknown sampler {sampler!r} for {type(self.scheduler).__name__}; choose one of "
-                            f"{', '.join(self.scheduler.SAMPLERS)}")
-        if steps is not None and (not isinstance(steps, int) or steps < 1):
-            raise UserError(f"steps must be a positive integer, got {steps!r}")
+        settings = SamplingSettings(steps, cfg_scale if self.num_classes else 1.0, sampler, progress)
+        settings = settings.resolved(self.scheduler)  # an unknown sampler fails here, before any work
         ids = self.class_ids(list(classes) if classes is not None else ([] if self.num_classes == 0 else [0]))
         rows = [c for c in ids for _ in range(num_samples)] if ids else [None] * num_samples
-        plan = FramePlan.build(self, num_frames if num_frames is not None else self.num_frames, first_frame, extend,
-                               window_frames, overlap_frames)
+        if first_frame is not None and extend is not None:
+            raise UserError("give either a first frame (image-to-video) or a clip to extend, not both")
+        image = None if first_frame is None else as_image(first_frame, self.image_size)  # (3, H, W)
+        prefix = None if extend is None else as_clip(extend, self.image_size)  # (3, M, H, W)
+        plan = self.frame_plan(num_frames if num_frames is not None or prefix is not None else self.num_frames,
+                               first_frame=image is not None, prefix_frames=0 if prefix is None else prefix.shape[1],
+                               window_frames=window_frames, overlap_frames=overlap_frames)
         timings = dict(sampling=0.0, decoding=0.0)
         videos = []
         starts = range(0, len(rows), batch_size)
         for start in tqdm(starts, desc="batches", disable=not progress or len(starts) <= 1):
             batch = rows[start:start + batch_size]
+            cond = {} if batch[0] is None else dict(y=torch.tensor(batch, device=self.device))
             seeds = [seed + start + i for i in range(len(batch))]
-            videos.append(self._generate(plan, batch, seeds, steps, cfg_scale, sampler, progress, timings))
+            videos.append(self._run_plan(plan, cond, seeds, settings, image, prefix, timings))
         videos = torch.cat(videos)  # (N, 3, T, H, W)
         given = plan.given_pixels.expand(len(rows), -1)  # (N, T)
         return VideoOutput(videos, given, [self.label(c) for c in rows], rows, self.fps, timings)
 
+    def frame_plan(self, num_frames: Optional[int], first_frame: bool = False, prefix_frames: int = 0,
+                   window_frames: Optional[int] = None, overlap_frames: Optional[int] = None) -> FramePlan:
+        """The windows a request is made in (``FramePlan.build`` with this model, VAE and config window)."""
+        window = {"frames": self.num_frames, **self.window}
+        return FramePlan.build(self.vae, self.model.patch_size[0], num_frames, window, first_frame, prefix_frames,
+                               window_frames, overlap_frames)
+
+    def _run_plan(self, plan: FramePlan, cond: dict, seeds: list, settings: SamplingSettings,
+                  image: Optional[torch.Tensor], prefix: Optional[torch.Tensor], timings: dict) -> torch.Tensor:
+        """The output clips (n, 3, num_frames, H, W) of one batch (one clip per seed, the condition ``cond``),
+        window after window; sampling and decoding seconds are added to ``timings``."""
+        n = len(seeds)
+        noise_gens = [torch.Generator().manual_seed(s) for s in seeds]  # each sample's noise, window after window
+        pieces, tail = [], None  # tail (n, c, <= overlap, h, w): per-frame latents of the last frames made so far
+        if prefix is not None:
+            pieces.append(prefix[None].expand(n, -1, -1, -1, -1))  # the real frames come first
+            tail = self._vae(self.vae.image_encode, prefix[None, :, -plan.overlap_frames:]).expand(n, -1, -1, -1, -1)
+        elif image is not None:
+            tail = self._vae(self.vae.image_encode, image[None, :, None]).expand(n, -1, -1, -1, -1)  # (n, c, 1, h, w)
+        for window in plan.windows:
+            t0 = time.perf_counter()
+            given = None if not window.given else tail[:, :, -window.given:]
+            latents = self._sample_window(window.frames, given, cond, noise_gens, settings, seeds[0] + len(pieces))
+            t1 = time.perf_counter()
+            with self._autocast():  # the temporal half once; its per-frame latents are what the next window gets
+                per_frame = self.vae.time_decode(latents, num_frames=window.frames).float()  # (n, c, frames, h, w)
+                video = self.vae.image_decode(per_frame).float().clamp(-1, 1).cpu()  # (n, 3, frames, H, W)
+            timings["sampling"] += t1 - t0
+            timings["decoding"] += time.perf_counter() - t1
+            pieces.append(video[:, :, window.keep_from:])
+            kept = per_frame[:, :, window.keep_from:]
+            tail = kept if window.keep_from == 0 else torch.cat([tail, kept], dim=2)
+            tail = tail[:, :, -plan.overlap_frames:]  # a window adds fewer frames than the overlap when window <
+            # 2 x overlap, so the tail can span windows
+        return torch.cat(pieces, dim=2)[:, :, : plan.num_frames]  # (n, 3, num_frames, H, W)
+
+    def _sample_window(self, frames: int, given_frames: Optional[torch.Tensor], cond: dict, noise_gens: list,
+                       settings: SamplingSettings, seed: int) -> torch.Tensor:
+        """Latents (n, C, T', h, w) of one window of ``frames`` frames whose first frames have the per-frame
+        latents ``given_frames`` (n, c, k, h, w), or none."""
+        c, t, h, w = self.vae.out_channels, *self.vae.get_latent_size([frames, *self.image_size])
+        z = torch.stack([torch.randn((c, t, h, w), generator=g) for g in noise_gens]).to(self.device)  # (n, C, T', ...)
+        given = None
+        if given_frames is not None:
+            known = self._encode_given(given_frames, frames)  # (n, C, k', h, w)
+            latents = torch.zeros_like(z)
+            latents[:, :, : known.shape[2]] = known
+            mask = torch.ones(z.shape[0], t, dtype=torch.bool, device=z.device)  # (n, T'): True = generated
+            mask[:, : known.shape[2]] = False
+            given = GivenFrames(latents, mask)
+        size = VideoSize(*self.image_size, latent_frames=t)
+        with self._autocast():
+            latents = self.scheduler.sample(self.model, z, cond, settings, size=size, given=given,
+                                            generator=torch.Generator(z.device).manual_seed(seed))
+        return latents.float()
+
+    def _encode_given(self, given: torch.Tensor, window_frames: int) -> torch.Tensor:
+        """Latents (n, C, k', h, w) of the k given frames of a window of ``window_frames`` frames, from their
+        per-frame latents (n, c, k, h, w).
+
+        The frames are encoded as a whole window, padded by repeating the last given frame: the temporal VAE
+        normalises over the whole clip (GroupNorm), so a frame encoded alone (half of its input the causal zero
+        padding) gets other statistics than in the windows the model was trained on. The convolutions are
+        causal, so the padding changes nothing else in the first k' latent frames.
+        """
+        k = given.shape[2]
+        padded = torch.cat([given, given[:, :, -1:].expand(-1, -1, window_frames - k, -1, -1)], dim=2)
+        latent_frames = self.vae.get_latent_size([k, None, None])[0]
+        return self._vae(self.vae.time_encode, padded)[:, :, :latent_frames]  # (n, C, k', h, w)
+
+    # ------------------------------------------------------------------ the VAE alone
+
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
 
-    def sample_latents(self, z: torch.Tensor, cond: dict, steps, cfg_scale, sampler, progress, seed: int,
-                       given: Optional[GivenFrames] = None, num_frames: Optional[int] = None) -> torch.Tensor:
-        """Run the scheduler from noise z (N, C, T', H', W') with condition ``cond``: clean latents, float32.
-        ``num_frames`` (the pixel frames of z) is read by a size-dependent time shift only."""
-        height, width = self.image_size
-        size = dict(height=height, width=width, num_frames=num_frames or z.shape[2])
-        if self.num_classes == 0:
-            cfg_scale = 1.0  # unconditional: there is nothing to guide towards
+    def _vae(self, fn, x: torch.Tensor) -> torch.Tensor:
+        """``fn(x)`` of a VAE method on the device, in the pipeline's dtype: a float32 result."""
         with self._autocast():
-            latents = self.scheduler.sample(self.model, z, {**cond, **size}, cfg_scale=cfg_scale, num_steps=steps,
-                                            progress=progress, generator=torch.Generator(z.device).manual_seed(seed),
-                                            sampler=sampler, given=given)
-        return latents.float()
-
-    def decode(self, latents: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """Clips (N, 3, num_frames, H, W) in [-1, 1] from latents (N, C, T', H', W'), float32 on the CPU."""
-        with self._autocast():
-            return self.vae.decode(latents.to(torch.float32), num_frames=num_frames).float().clamp(-1, 1).cpu()
+            return fn(x.to(self.device, torch.float32)).float()
 
     def encode(self, video: torch.Tensor) -> torch.Tensor:
         """Latents (N, C, T', H', W') of clips (N, 3, T, H, W) in [-1, 1] (posterior means), float32."""
-        with self._autocast():
-            return self.vae.encode(video.to(self.device, torch.float32)).float()
+        return self._vae(self.vae.encode, video)
 
-    def decode_window(self, latents: torch.Tensor, num_frames: int) -> tuple:
-        """:meth:`decode` that also returns the per-frame latents (N, c, num_frames, h, w) it went through
-        (float32, on the device): the frames a next window is given, without a pixel round trip."""
-        with self._autocast():
-            frames = self.vae.time_decode(latents.to(torch.float32), num_frames=num_frames).float()
-            return self.vae.image_decode(frames).float().clamp(-1, 1).cpu(), frames
-
-    def image_encode(self, video: torch.Tensor) -> torch.Tensor:
-        """Per-frame latents (N, c, T, h, w) of clips (N, 3, T, H, W) in [-1, 1], float32."""
-        with self._autocast():
-            return self.vae.image_encode(video.to(self.device, torch.float32)).float()
-
-    def time_encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """Latents (N, C, T', H', W') of per-frame latents (N, c, T, h, w), float32."""
-        with self._autocast():
-            return self.vae.time_encode(frames.to(self.device, torch.float32)).float()
-
-    def _generate(self, plan: FramePlan, batch: list, seeds: list, steps, cfg_scale, sampler, progress,
-                  timings: dict) -> torch.Tensor:
-        """Clips (n, 3, T, H, W) for one batch of class ids (None entries: unconditional)."""
-        cond = {} if batch[0] is None else dict(y=torch.tensor(batch, device=self.device))
-        return plan.generate(self, cond, seeds, steps, cfg_scale, sampler, progress, timings)
+    def decode(self, latents: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """Clips (N, 3, num_frames, H, W) in [-1, 1] from latents (N, C, T', H', W'), float32 on the CPU."""
+        return self._vae(lambda z: self.vae.decode(z, num_frames=num_frames), latents).clamp(-1, 1).cpu()
 
 
 def _weights(path, what: str, key: str, where: str):

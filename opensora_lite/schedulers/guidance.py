@@ -10,29 +10,15 @@ The network contract (see ``opensora_lite.models.stdit``):
   and leave them out of the loss; the model sees which frames are clean.
 * ``model.null_cond(cond)``: the unconditional counterpart of ``cond``, for classifier-free guidance.
 
-``model_kwargs`` of a scheduler is ``cond`` plus, optionally, the pixel size of the video (``height``,
-``width``, ``num_frames``), which only the rectified-flow time shift reads: :func:`split_model_kwargs`
-takes them out before the network sees the rest.
+The size of the video (``settings.VideoSize``) and the sampling settings (``settings.SamplingSettings``)
+are arguments of their own: ``cond`` holds only what the network reads.
 """
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import torch
 
 from ..errors import ConfigError
-
-# Keys that describe the video, not the condition: never passed to the network.
-SIZE_KEYS = ("height", "width", "num_frames")
-
-
-def split_model_kwargs(model_kwargs: Optional[dict]) -> Tuple[Dict, Dict]:
-    """Return ``(size, cond)``: the video-size keys and everything else (the network's condition).
-
-    The caller's dict is not modified.
-    """
-    model_kwargs = dict(model_kwargs or {})
-    size = {k: model_kwargs.pop(k) for k in SIZE_KEYS if k in model_kwargs}
-    return size, model_kwargs
 
 
 @dataclass

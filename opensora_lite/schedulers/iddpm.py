@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..registry import SCHEDULERS
-from .guidance import GivenFrames, mean_flat, model_output, split_model_kwargs
+from .guidance import GivenFrames, mean_flat, model_output
+from .settings import SamplingSettings, VideoSize
 
 # DDPM's linear schedule (Ho et al. 2020), defined for 1000 steps and scaled for other lengths.
 LINEAR_BETA_START, LINEAR_BETA_END, LINEAR_REFERENCE_STEPS = 1e-4, 0.02, 1000
@@ -256,21 +257,21 @@ class IDDPM:
         nll = mean_flat(nll, mask) / math.log(2.0)
         return torch.where(t == 0, nll, kl)
 
-    def sample_timesteps(self, n: int, model_kwargs: Optional[dict] = None, device=None,
+    def sample_timesteps(self, n: int, size: Optional[VideoSize] = None, device=None,
                          generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """Training chain indices (n,), uniform over the steps (model_kwargs: unused, for parity with rflow)."""
+        """Training chain indices (n,), uniform over the steps (``size``: unused, for parity with rflow)."""
         return torch.randint(0, self.schedule.num_steps, (n,), device=device, generator=generator)
 
-    def training_losses(self, model, x0: torch.Tensor, model_kwargs: dict, t: Optional[torch.Tensor] = None,
-                        noise: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None) -> dict:
+    def training_losses(self, model, x0: torch.Tensor, cond: dict, t: Optional[torch.Tensor] = None,
+                        noise: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None,
+                        size: Optional[VideoSize] = None) -> dict:
         """Loss terms, each (N,): ``loss`` and, for the MSE losses, ``mse`` and ``vb``.
 
-        x0 (N, C, ...) clean latents; t (N,) chain indices (default: uniform); model_kwargs holds the
-        condition. mask (N, T) bool for x0 (N, C, T, H, W): frames where it is False are given, stay
-        clean, do not count, and the model is told so (``frame_mask``).
+        x0 (N, C, ...) clean latents; t (N,) chain indices (default: uniform); ``cond`` the condition the
+        network reads (``size``: unused, for parity with rflow). mask (N, T) bool for x0 (N, C, T, H, W):
+        frames where it is False are given, stay clean, do not count, and the model is told so (``frame_mask``).
         """
         s = self.schedule
-        _, cond = split_model_kwargs(model_kwargs)
         if t is None:
             t = self.sample_timesteps(x0.shape[0], device=x0.device)
         if noise is None:
@@ -297,22 +298,17 @@ class IDDPM:
     # -- sampling -------------------------------------------------------------------
 
     @torch.no_grad()
-    def sample_steps(self, model, z: torch.Tensor, model_kwargs: dict, cfg_scale: Optional[float] = None,
-                     num_steps: Optional[int] = None, progress: bool = True,
-                     generator: Optional[torch.Generator] = None, sampler: Optional[str] = None, eta: float = 0.0,
-                     clip_denoised: bool = False, noise_fn: Optional[Callable] = None,
-                     given: Optional[GivenFrames] = None) -> Iterator[dict]:
+    def sample_steps(self, model, z: torch.Tensor, cond: dict, settings: Optional[SamplingSettings] = None, *,
+                     generator: Optional[torch.Generator] = None, eta: float = 0.0, clip_denoised: bool = False,
+                     noise_fn: Optional[Callable] = None, given: Optional[GivenFrames] = None,
+                     size: Optional[VideoSize] = None) -> Iterator[dict]:
         """Yield ``{"sample", "pred_xstart"}`` (N, C, ...) after each step; see :meth:`sample`."""
-        method = sampler or self.sampler
-        if method not in self.SAMPLERS:
-            raise ConfigError(f"unknown IDDPM sampler '{method}'; choose one of {self.SAMPLERS}")
-        cfg_scale = self.cfg_scale if cfg_scale is None else cfg_scale
+        settings = (settings or SamplingSettings()).resolved(self)
+        method, cfg_scale, num_steps, progress = settings.sampler, settings.cfg_scale, settings.steps, settings.progress
         if method == "dpm++2m":
-            yield from self.dpm_solver_steps(model, z, model_kwargs, cfg_scale, num_steps, progress, clip_denoised,
-                                             given)
+            yield from self.dpm_solver_steps(model, z, cond, cfg_scale, num_steps, progress, clip_denoised, given)
             return
         s = self.schedule if num_steps is None else self.respaced(str(num_steps))
-        _, cond = split_model_kwargs(model_kwargs)
         x, n, nd = (z if given is None else given.hold(z)), z.shape[0], z.ndim
         frame_mask = None if given is None else given.mask
 
@@ -362,7 +358,7 @@ class IDDPM:
         return steps
 
     @torch.no_grad()
-    def dpm_solver_steps(self, model, z: torch.Tensor, model_kwargs: dict, cfg_scale: float,
+    def dpm_solver_steps(self, model, z: torch.Tensor, cond: dict, cfg_scale: float,
                          num_steps: Optional[int] = None, progress: bool = True, clip_denoised: bool = False,
                          given: Optional[GivenFrames] = None) -> Iterator[dict]:
         """DPM-Solver++(2M) (Lu et al. 2022, Alg. 2) on the probability-flow ODE of the base chain.
@@ -376,7 +372,6 @@ class IDDPM:
         prediction. The first-order step (D = x0_i) is DDIM's. Given frames are held after every step.
         Yields ``{"sample", "pred_xstart"}`` (N, C, ...) after each step.
         """
-        _, cond = split_model_kwargs(model_kwargs)
         timesteps = self.dpm_solver_timesteps(num_steps)
         abar = torch.cumprod(1 - self.base_betas, dim=0)  # (diffusion_steps,) float64
         alpha, sigma = abar.sqrt(), (1 - abar).sqrt()
@@ -402,24 +397,24 @@ class IDDPM:
                 x = given.hold(x)
             yield {"sample": x, "pred_xstart": x0}
 
-    def sample(self, model, z: torch.Tensor, model_kwargs: dict, cfg_scale: Optional[float] = None,
-               num_steps: Optional[int] = None, progress: bool = True, generator: Optional[torch.Generator] = None,
-               sampler: Optional[str] = None, eta: float = 0.0, clip_denoised: bool = False,
-               noise_fn: Optional[Callable] = None, given: Optional[GivenFrames] = None) -> torch.Tensor:
+    def sample(self, model, z: torch.Tensor, cond: dict, settings: Optional[SamplingSettings] = None, *,
+               generator: Optional[torch.Generator] = None, eta: float = 0.0, clip_denoised: bool = False,
+               noise_fn: Optional[Callable] = None, given: Optional[GivenFrames] = None,
+               size: Optional[VideoSize] = None) -> torch.Tensor:
         """Denoise z (N, C, ...) from the chain's last step to x0 (N, C, ...).
 
-        model_kwargs: the condition; guidance (cfg_scale != 1, default: self.cfg_scale) asks the model for
-        its null counterpart. ``given`` frames are held at their clean latents at every step.
-        num_steps: respace to that many steps for this call (default: the constructor's chain).
-        sampler: "ddpm" (ancestral, learned variance), "ddim" (``eta`` = 0 is deterministic) or "dpm++2m"
-        (deterministic; its ``num_steps`` evaluations are spaced by :meth:`dpm_solver_timesteps`, not by the
-        respacing); default the constructor's.
+        ``cond``: the condition; guidance (``settings.cfg_scale`` != 1, default: self.cfg_scale) asks the model
+        for its null counterpart. ``given`` frames are held at their clean latents at every step.
+        ``settings.steps``: respace to that many steps for this call (default: the constructor's chain).
+        ``settings.sampler``: "ddpm" (ancestral, learned variance), "ddim" (``eta`` = 0 is deterministic) or
+        "dpm++2m" (deterministic; its steps are spaced by :meth:`dpm_solver_timesteps`, not by the
+        respacing); default the constructor's. ``size`` is unused (parity with rflow).
         Noise comes from ``generator`` (or the global RNG), drawn as ``randn`` of z's shape once per
         step; ``noise_fn(step_index, shape)`` replaces it (step_index 0 = the first, noisiest step).
         DDPM draws on every step, the last one included (then masked), as upstream does, so a seed
         gives upstream's sample. DDIM draws only when eta != 0 (upstream also draws, unused, at eta 0).
         """
-        steps = self.sample_steps(model, z, model_kwargs, cfg_scale, num_steps, progress, generator, sampler, eta,
-                                  clip_denoised, noise_fn, given)
+        steps = self.sample_steps(model, z, cond, settings, generator=generator, eta=eta, clip_denoised=clip_denoised,
+                                  noise_fn=noise_fn, given=given)
         last = collections.deque(steps, maxlen=1)  # run every step, keep the final one
         return last[0]["sample"] if last else z

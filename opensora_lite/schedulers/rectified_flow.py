@@ -14,47 +14,32 @@ import torch
 
 from ..errors import ConfigError
 from ..registry import SCHEDULERS
-from .guidance import GivenFrames, latent_channels, mean_flat, model_output, split_model_kwargs
+from .guidance import GivenFrames, latent_channels, mean_flat, model_output
+from .settings import SamplingSettings, VideoSize
 from .solvers import SOLVERS, integrate
 
 # The time shift compares a video with a 512x512 image (Open-Sora v1.2 `timestep_transform`).
 BASE_RESOLUTION = 512 * 512
 BASE_NUM_FRAMES = 1
-# Open-Sora v1.2's VAE turns every 17 frames into 5 latent frames; the shift uses T // 17 * 5.
-VAE_CHUNK_FRAMES, VAE_CHUNK_LATENTS = 17, 5
-# Below one chunk the VAE compresses time by 4 (ceil(T / 4) latent frames).
-VAE_TIME_COMPRESSION = 4
 
 SAMPLE_METHODS = ("uniform", "logit-normal")
 
 
-def latent_frames(num_frames: torch.Tensor) -> torch.Tensor:
-    """Latent frames used by the time shift, (N,) -> (N,) float.
-
-    Images (1 frame) count 1; clips of >= 17 frames count Open-Sora's ``T // 17 * 5`` (kept for parity
-    with its checkpoints). Upstream uses that formula for 2..16 frames too, which gives 0 (the shift
-    collapses t to 0 and gives NaN at t = 1000); we use the true latent length ceil(T / 4) there.
-    """
-    nf = num_frames.float()
-    upstream = torch.div(nf, VAE_CHUNK_FRAMES, rounding_mode="floor") * VAE_CHUNK_LATENTS
-    short = torch.ceil(nf / VAE_TIME_COMPRESSION)
-    frames = torch.where(nf >= VAE_CHUNK_FRAMES, upstream, short)
-    return frames.clamp(min=1.0)  # images, and never a zero ratio
-
-
-def timestep_transform(t: torch.Tensor, height, width, num_frames, scale: float = 1.0,
+def timestep_transform(t: torch.Tensor, height, width, latent_frames, scale: float = 1.0,
                        num_timesteps: int = 1000) -> torch.Tensor:
     """Shift timesteps t (N,) in [0, num_timesteps] towards noise for large inputs.
 
     ratio = sqrt(H W / 512^2) * sqrt(latent frames) * scale;  s = t / num_timesteps;
-    t' = num_timesteps * ratio s / (1 + (ratio - 1) s).  height/width/num_frames are the pixel size of
-    the video: numbers or (N,) tensors. The map fixes 0 and num_timesteps and is never NaN.
+    t' = num_timesteps * ratio s / (1 + (ratio - 1) s). height/width are the pixel size of the video and
+    latent_frames its length as the VAE made it (Open-Sora's v1.2 VAE: 5 per 17 frames, so 15 for 51 frames;
+    upstream recomputes that from the pixel frame count, and gets 0 below 17 frames, a NaN here): numbers or
+    (N,) tensors. The map fixes 0 and num_timesteps and is never NaN.
     """
     def as_tensor(v):
         return torch.as_tensor(v, device=t.device).float().expand(t.shape)  # (N,)
 
     ratio_space = (as_tensor(height) * as_tensor(width) / BASE_RESOLUTION).sqrt()
-    ratio_time = (latent_frames(as_tensor(num_frames)) / BASE_NUM_FRAMES).sqrt()
+    ratio_time = (as_tensor(latent_frames).clamp(min=1.0) / BASE_NUM_FRAMES).sqrt()  # images count 1
     return shift_timesteps(t, ratio_space * ratio_time * scale, num_timesteps)
 
 
@@ -132,27 +117,27 @@ class RectifiedFlow:
         normal = torch.randn(n, device=device, generator=generator) * self.scale + self.loc
         return torch.sigmoid(normal) * self.num_timesteps  # logit-normal
 
-    def sample_timesteps(self, n: int, model_kwargs: Optional[dict] = None, device=None,
+    def sample_timesteps(self, n: int, size: Optional[VideoSize] = None, device=None,
                          generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """Training timesteps (n,) as ``training_losses`` draws them: sampled, then shifted when
-        ``use_timestep_transform`` (model_kwargs then holds the video size) and by ``shift``."""
+        """Training timesteps (n,) as ``training_losses`` draws them: sampled, then shifted by the video
+        ``size`` when ``use_timestep_transform`` and by ``shift``."""
         t = self.sample_t(n, device=device, generator=generator)
         if self.use_timestep_transform:
-            t = self._shift(t, split_model_kwargs(model_kwargs)[0], self.transform_scale)
+            t = self._shift(t, size, self.transform_scale)
         return shift_timesteps(t, self.shift, self.num_timesteps) if self.shift != 1.0 else t
 
-    def training_losses(self, model, x0: torch.Tensor, model_kwargs: dict, t: Optional[torch.Tensor] = None,
-                        noise: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None) -> dict:
+    def training_losses(self, model, x0: torch.Tensor, cond: dict, t: Optional[torch.Tensor] = None,
+                        noise: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None,
+                        size: Optional[VideoSize] = None) -> dict:
         """Velocity regression loss, ``{"loss": (N,)}``.
 
-        x0 (N, C, T, H, W) clean latents; model_kwargs holds the condition (and the video size for the
-        time shift). An explicit t (N,) is used as is; otherwise t is sampled and shifted when
-        ``use_timestep_transform``. mask (N, T) bool: frames where it is False are given, stay clean
-        (x0), do not count in the loss, and the model is told so (``frame_mask``).
+        x0 (N, C, T, H, W) clean latents; ``cond`` the condition the network reads. An explicit t (N,) is
+        used as is; otherwise t is sampled and shifted (by ``size`` when ``use_timestep_transform``).
+        mask (N, T) bool: frames where it is False are given, stay clean (x0), do not count in the loss, and
+        the model is told so (``frame_mask``).
         """
-        _, cond = split_model_kwargs(model_kwargs)
         if t is None:
-            t = self.sample_timesteps(x0.shape[0], model_kwargs, device=x0.device)
+            t = self.sample_timesteps(x0.shape[0], size, device=x0.device)
         if noise is None:
             noise = torch.randn_like(x0)
         x_t = self.add_noise(x0, noise, t)  # (N, C, T, H, W)
@@ -162,18 +147,18 @@ class RectifiedFlow:
         loss = mean_flat((v_pred - (x0 - noise)).pow(2), mask=mask)  # (N,)
         return {"loss": loss}
 
-    def _shift(self, t: torch.Tensor, size: dict, scale: float = 1.0) -> torch.Tensor:
-        missing = [k for k in ("height", "width", "num_frames") if k not in size]
-        if missing:
-            raise ConfigError(f"use_timestep_transform needs the video size in model_kwargs: missing {missing}")
-        return timestep_transform(t, size["height"], size["width"], size["num_frames"], scale=scale,
+    def _shift(self, t: torch.Tensor, size: Optional[VideoSize], scale: float = 1.0) -> torch.Tensor:
+        if size is None:
+            raise ConfigError("use_timestep_transform needs the video size: pass size=VideoSize(height, width, "
+                              "latent_frames)")
+        return timestep_transform(t, size.height, size.width, size.latent_frames, scale=scale,
                                   num_timesteps=self.num_timesteps)
 
     ##################################################################################
     #                                   Sampling                                     #
     ##################################################################################
 
-    def sampling_timesteps(self, n: int, num_steps: Optional[int] = None, size: Optional[dict] = None,
+    def sampling_timesteps(self, n: int, num_steps: Optional[int] = None, size: Optional[VideoSize] = None,
                            device=None) -> list:
         """The solver's timesteps: a list of num_steps (n,) float tensors from num_timesteps down.
 
@@ -186,38 +171,35 @@ class RectifiedFlow:
             ts = [float(round(t)) for t in ts]
         ts = [torch.full((n,), t, dtype=torch.float32, device=device) for t in ts]
         if self.use_timestep_transform:
-            ts = [self._shift(t, size or {}) for t in ts]
+            ts = [self._shift(t, size) for t in ts]
         if self.shift != 1.0:
             ts = [shift_timesteps(t, self.shift, self.num_timesteps) for t in ts]
         return ts
 
     @torch.no_grad()
-    def sample(self, model, z: torch.Tensor, model_kwargs: dict, cfg_scale: Optional[float] = None,
-               num_steps: Optional[int] = None, progress: bool = True,
-               generator: Optional[torch.Generator] = None, sampler: Optional[str] = None,
-               given: Optional[GivenFrames] = None) -> torch.Tensor:
+    def sample(self, model, z: torch.Tensor, cond: dict, settings: Optional[SamplingSettings] = None, *,
+               size: Optional[VideoSize] = None, given: Optional[GivenFrames] = None,
+               generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Integrate noise z (N, C, T, H, W) to clean latents (N, C, T, H, W).
 
-        model_kwargs: the condition (guidance asks the model for its null counterpart) and
-        ``height``/``width``/``num_frames`` when ``use_timestep_transform``. ``given`` frames are held at
-        their clean latents at every step, in both guidance branches. ``sampler`` overrides the default
-        solver for this call. The flow is deterministic given z:
-        ``generator`` is accepted for interface parity with :class:`IDDPM` and unused.
+        ``cond``: the condition (guidance asks the model for its null counterpart); ``settings``: steps,
+        guidance, solver and progress bar (None fields: this scheduler's defaults); ``size``: the video, read
+        by the time shift when ``use_timestep_transform``. ``given`` frames are held at their clean latents at
+        every step, in both guidance branches. The flow is deterministic given z: ``generator`` is accepted
+        for interface parity with :class:`IDDPM` and unused.
         """
-        cfg_scale = self.cfg_scale if cfg_scale is None else cfg_scale
-        size, cond = split_model_kwargs(model_kwargs)
+        settings = (settings or SamplingSettings()).resolved(self)
         channels = z.shape[1]
-        timesteps = self.sampling_timesteps(z.shape[0], num_steps, size, device=z.device)
+        timesteps = self.sampling_timesteps(z.shape[0], settings.steps, size, device=z.device)
 
         if given is None:
             def velocity(x, t):
-                return latent_channels(model_output(model, x, t, cond, cfg_scale), channels)  # (N, C, T, H, W)
+                return latent_channels(model_output(model, x, t, cond, settings.cfg_scale), channels)  # (N, C, T, H, W)
         else:
             z = given.hold(z)  # (N, C, T, H, W): given frames start, and stay, clean
 
             def velocity(x, t):
-                v = model_output(model, x, t, cond, cfg_scale, frame_mask=given.mask)  # (N, C or 2C, T, H, W)
+                v = model_output(model, x, t, cond, settings.cfg_scale, frame_mask=given.mask)  # (N, C or 2C, ...)
                 return given.zero_given(latent_channels(v, channels))  # (N, C, T, H, W)
 
-        return integrate(velocity, z, timesteps, self.num_timesteps, sampler or self.sampler, progress)
-
+        return integrate(velocity, z, timesteps, self.num_timesteps, settings.sampler, settings.progress)

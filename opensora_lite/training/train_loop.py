@@ -20,12 +20,13 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..config import RUN_CONFIG, RUN_WEIGHTS
+from ..config import RUN_CONFIG, RUN_WEIGHTS, config_image_size, config_num_frames, is_number, section_settings
 from ..data.datasets import LatentCacheDataset, build_latent_cache
 from ..data.sampler import GlobalBatchSampler
 from ..errors import ConfigError, UserError
 from ..models.convert import load_checkpoint
 from ..registry import DATASETS, MODELS, SCHEDULERS, build_module
+from ..schedulers.settings import VideoSize
 from ..storage import save_checkpoint
 from .distributed import all_reduce_mean, init_distributed, make_booster
 from .frame_masks import FrameMaskSampler
@@ -51,45 +52,17 @@ class TrainingError(UserError):
 
 
 def train_settings(cfg) -> dict:
-    """``cfg.train`` over the defaults; an unknown key is a ConfigError naming it."""
-    given = dict(cfg.get("train", {}))
-    unknown = sorted(set(given) - set(TRAIN_DEFAULTS))
-    if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} in 'train'; known: {', '.join(TRAIN_DEFAULTS)}")
-    settings = dict(TRAIN_DEFAULTS, **given)
-    check_settings(settings, "train", positive_ints=("batch_size", "max_steps", "ckpt_every", "log_every",
-                                                     "max_bad_steps"),
-                   non_negative_ints=("seed", "warmup_steps", "keep_last", "num_workers", "sample_every"),
-                   positive=("lr",),
-                   non_negative=("weight_decay", "grad_clip"), fractions=("ema_decay",))
+    """``cfg.train`` over the defaults, checked (``config.section_settings``)."""
+    settings = section_settings(cfg, "train", TRAIN_DEFAULTS,
+                                positive_ints=("batch_size", "max_steps", "ckpt_every", "log_every", "max_bad_steps"),
+                                non_negative_ints=("seed", "warmup_steps", "keep_last", "num_workers", "sample_every"),
+                                positive=("lr",), non_negative=("weight_decay", "grad_clip"), fractions=("ema_decay",))
     betas = settings["betas"]
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(_is_number(b) and 0 <= b < 1 for b in betas):
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
         raise ConfigError(f"train.betas must be two numbers in [0, 1), got {betas!r}")
     if not isinstance(settings["compile"], bool):
         raise ConfigError(f"train.compile must be True or False, got {settings['compile']!r}")
-    if not isinstance(settings["outputs"], (str, Path)) or not str(settings["outputs"]):
-        raise ConfigError(f"train.outputs must be a folder path, got {settings['outputs']!r}")
     return settings
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def check_settings(settings: dict, section: str, positive_ints=(), non_negative_ints=(), positive=(),
-                   non_negative=(), fractions=()) -> None:
-    """Raise a ConfigError naming the first setting of ``section`` with a wrong type or out of range."""
-    rules = [
-        (positive_ints, lambda v: _is_number(v) and isinstance(v, int) and v >= 1, "a positive integer"),
-        (non_negative_ints, lambda v: _is_number(v) and isinstance(v, int) and v >= 0, "an integer >= 0"),
-        (positive, lambda v: _is_number(v) and v > 0, "a positive number"),
-        (non_negative, lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-        (fractions, lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ]
-    for keys, ok, what in rules:
-        for key in keys:
-            if not ok(settings[key]):
-                raise ConfigError(f"{section}.{key} must be {what}, got {settings[key]!r}")
 
 
 ##################################################################################
@@ -131,15 +104,16 @@ def _batch_latents(batch, vae, device) -> torch.Tensor:
         return vae.encode(batch["video"].to(device))
 
 
-def step_draws(scheduler, n: int, latent_shape, video_size: dict, gen: torch.Generator,
+def step_draws(scheduler, n: int, latent_shape, image_size: tuple, gen: torch.Generator,
                frame_masks: Optional[FrameMaskSampler] = None) -> tuple:
     """The random draws of one training step for n clips, in this order from ``gen`` (on the CPU):
     condition-dropout uniforms (n,) (the model's ``drop_cond`` decides), timesteps (n,), noise
     (n, *latent_shape) with latent_shape (C, T', H', W'), then the frame-mask draws (n, 2) (kind, k) that
     :meth:`FrameMaskSampler.masks` turns into masks, or None (nothing drawn) when ``frame_masks`` is None or
-    not configured."""
+    not configured. ``image_size`` (H, W) and the latent frames of latent_shape are the video size that a
+    rectified-flow time shift reads."""
     uniforms = torch.rand(n, generator=gen)
-    t = scheduler.sample_timesteps(n, video_size, generator=gen)
+    t = scheduler.sample_timesteps(n, VideoSize(*image_size, latent_frames=latent_shape[1]), generator=gen)
     noise = torch.randn((n, *latent_shape), generator=gen)
     mask = None if frame_masks is None else frame_masks.draw(n, latent_shape[1], gen)
     return uniforms, t, noise, mask
@@ -234,9 +208,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=s["num_workers"],
                         persistent_workers=s["num_workers"] > 0)
     raw_model = trainer.raw_model
-    # The pixel size of the clips, read by the rectified-flow time shift (when it is on).
-    video_size = dict(num_frames=cfg.get("num_frames", 1), height=cfg.get("image_size", (256, 256))[0],
-                      width=cfg.get("image_size", (256, 256))[1])
+    image_size = config_image_size(cfg)  # with the latents' length: the video size a time shift reads
     autocast = torch.autocast(info.device.type, dtype=torch.bfloat16,
                               enabled=s["precision"] == "bf16" and s["plugin"] == "ddp")
     rows = slice(info.rank * local_batch, (info.rank + 1) * local_batch)
@@ -256,7 +228,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
         cond = {k: v.to(info.device) for k, v in batch["cond"].items()}           # e.g. y (n,)
         # Randomness of this step, drawn for the whole global batch, this rank keeping its rows.
         gen = step_generator(s["seed"], step)
-        draws = step_draws(scheduler, global_batch, x0.shape[1:], video_size, gen, frame_masks)
+        draws = step_draws(scheduler, global_batch, x0.shape[1:], image_size, gen, frame_masks)
         uniforms, t, noise, mask = (None if d is None else d[rows] for d in draws)
         if mask is not None:  # (n, 2) drawn kind and k -> (n, T') masks, a clip's own kind winning
             mask = frame_masks.masks(mask, x0.shape[2], batch.get("frame_mask"))
@@ -307,7 +279,7 @@ def write_samples(stem: Path, model, vae, scheduler, cfg) -> None:
     from ..inference.pipeline import VideoPipeline
 
     was_training = model.training
-    pipe = VideoPipeline(model, vae, scheduler, cfg.get("image_size", (256, 256)), cfg.get("num_frames", 16))
+    pipe = VideoPipeline(model, vae, scheduler, config_image_size(cfg), config_num_frames(cfg))
     classes = list(range(min(4, model.num_classes))) or None
     videos = pipe(classes=classes, num_samples=1 if classes else 4, progress=False).videos  # (n, 3, T, H, W)
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..config import RUN_CONFIG
+from ..config import RUN_CONFIG, section_settings
 from ..data.sampler import GlobalBatchSampler
 from ..data.video_write import write_video
 from ..errors import ConfigError
@@ -31,7 +31,7 @@ from ..models.convert import load_checkpoint
 from ..registry import DATASETS, MODELS, build_module
 from ..storage import save_checkpoint
 from .run_checkpoint import latest_checkpoint, load_run_checkpoint, save_run_checkpoint
-from .train_loop import RUN_INFO, check_settings, prepare_run_dir
+from .train_loop import RUN_INFO, prepare_run_dir
 from .train_step import TrainStep, step_generator
 
 logger = logging.getLogger(__name__)
@@ -47,27 +47,21 @@ VAE_TRAIN_DEFAULTS = dict(
 
 
 def vae_train_settings(cfg) -> dict:
-    given = dict(cfg.get("vae_train", {}))
-    unknown = sorted(set(given) - set(VAE_TRAIN_DEFAULTS))
-    if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} in 'vae_train'; known: {', '.join(VAE_TRAIN_DEFAULTS)}")
-    s = dict(VAE_TRAIN_DEFAULTS, **given)
+    """``cfg.vae_train`` over the defaults, checked (``config.section_settings``)."""
+    s = section_settings(cfg, "vae_train", VAE_TRAIN_DEFAULTS,
+                         positive_ints=("batch_size", "frames_per_clip", "max_steps", "ckpt_every", "log_every",
+                                        "calibrate_clips"),
+                         non_negative_ints=("seed", "warmup_steps", "keep_last", "sample_every", "num_workers"),
+                         positive=("lr",), fractions=("ema_decay",),
+                         non_negative=("weight_decay", "kl_weight", "latent_loss_weight", "pixel_loss_weight",
+                                       "grad_clip", "perceptual_weight"))
     if s["stage"] not in STAGES:
         raise ConfigError(f"vae_train.stage must be one of {STAGES}, got {s['stage']!r}")
     if s["recon_loss"] not in RECON_LOSSES:
         raise ConfigError(f"vae_train.recon_loss must be one of {tuple(RECON_LOSSES)}, got {s['recon_loss']!r}")
-    check_settings(s, "vae_train",
-                   positive_ints=("batch_size", "frames_per_clip", "max_steps", "ckpt_every", "log_every",
-                                  "calibrate_clips"),
-                   non_negative_ints=("seed", "warmup_steps", "keep_last", "sample_every", "num_workers"),
-                   positive=("lr",), fractions=("ema_decay",),
-                   non_negative=("weight_decay", "kl_weight", "latent_loss_weight", "pixel_loss_weight", "grad_clip",
-                                 "perceptual_weight"))
     if s["perceptual_weight"] > 0 and not (s["perceptual_backbone"] and Path(s["perceptual_backbone"]).is_file()):
         raise ConfigError(f"vae_train.perceptual_weight > 0 needs vae_train.perceptual_backbone: a local TorchScript "
                           f"file of a feature network, got {s['perceptual_backbone']!r}")
-    if not isinstance(s["outputs"], (str, Path)) or not str(s["outputs"]):
-        raise ConfigError(f"vae_train.outputs must be a folder path, got {s['outputs']!r}")
     return s
 
 
