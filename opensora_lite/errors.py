@@ -19,3 +19,8 @@ class CheckpointError(UserError, ValueError):
 
 class DataError(UserError, ValueError):
     """A video or dataset cannot be read or does not fit the requested clip size."""
+
+
+class ShapeError(UserError, ValueError):
+    """A tensor given to a model, a scheduler or a metric has the wrong shape or type (a mistake in the calling
+    code, reported as one line that gives the expected shape)."""

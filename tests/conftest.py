@@ -42,6 +42,22 @@ def dit_tiny_stdit(state_dict: dict, frames: int):
     return model.eval()
 
 
+def forward_with_cfg(model, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cfg_scale: float, cfg_channels=None,
+                     frame_mask=None) -> torch.Tensor:
+    """DiT's and Latte's ``forward_with_cfg`` (their reference outputs are made with it), written over the
+    project's guidance: the first half of x is run with labels y (conditional half, then null half), and the
+    first ``cfg_channels`` output channels (default: every latent channel; 3 is DiT's published sampler) become
+    ``uncond + cfg_scale * (cond - uncond)`` in both halves. Returns (2N, C_out, T, H, W)."""
+    from opensora_lite.errors import ConfigError
+    from opensora_lite.schedulers.guidance import combine_guided
+
+    if x.shape[0] % 2:
+        raise ConfigError(f"forward_with_cfg needs an even batch (conditional + null halves), got {x.shape[0]}")
+    half = x[: len(x) // 2]  # (N, C, T, H, W)
+    out = model(torch.cat([half, half], dim=0), t, y, frame_mask)  # (2N, C_out, T, H, W)
+    return combine_guided(out, model.in_channels if cfg_channels is None else cfg_channels, cfg_scale)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -20,7 +20,7 @@ from opensora_lite.models.stdit import STDiT
 from opensora_lite.registry import MODELS, SCHEDULERS, build_module
 from opensora_lite.schedulers.settings import SamplingSettings
 
-from conftest import fixture_atol, load_fixture
+from conftest import fixture_atol, forward_with_cfg, load_fixture
 from helpers import LOG_LINE, load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +86,7 @@ def test_forward_and_every_stage_match_latte(latte):
 @torch.no_grad()
 def test_forward_with_cfg_and_embeddings_match_latte(latte):
     model, _, inp, out, meta = latte
-    guided = model.forward_with_cfg(to_stdit(inp["x_cfg"]), inp["t_cfg"], inp["y_cfg"], 3.0)
+    guided = forward_with_cfg(model, to_stdit(inp["x_cfg"]), inp["t_cfg"], inp["y_cfg"], 3.0)
     close(to_stdit(guided), out, meta, "forward_with_cfg")
     close(model.t_embedder.timestep_embedding(inp["t"], 256), out, meta, "t_embedder_freq")
     close(model.t_embedder(inp["t"]), out, meta, "t_emb")

@@ -11,7 +11,7 @@ from opensora_lite.models.convert import load_checkpoint
 from opensora_lite.models.layers import PatchEmbed3D, TimestepEmbedder, get_2d_sincos_pos_embed
 from opensora_lite.registry import MODELS, build_module
 
-from conftest import fixture_atol, load_fixture
+from conftest import fixture_atol, forward_with_cfg, load_fixture
 
 RTOL = 1e-5
 FRAMES = 5  # clip length of the video parity tests (odd on purpose)
@@ -92,7 +92,7 @@ def test_forward_with_cfg_matches_dit_with_three_guided_channels(dit, dit_model)
     _, inp, out, meta = dit
     for frames in (1, FRAMES):
         with torch.no_grad():
-            actual = dit_model.forward_with_cfg(
+            actual = forward_with_cfg(dit_model,
                 frames_of(inp["x_cfg"], frames), inp["t_cfg"], inp["y_cfg"], cfg_scale=4.0, cfg_channels=3
             )
         expected = frames_of(out["forward_with_cfg"], frames)
@@ -171,7 +171,7 @@ def test_cfg_scale_one_equals_conditional_output():
     y = torch.tensor([4, 2, 10, 10])
     with torch.no_grad():
         raw = model(torch.cat([x, x]), t, y)  # (4, 8, 3, 8, 8): conditional half, then null half
-        guided = model.forward_with_cfg(torch.cat([x, x]), t, y, 1.0)
+        guided = forward_with_cfg(model, torch.cat([x, x]), t, y, 1.0)
         alone = model(x, t[:2], y[:2])  # the conditional batch on its own (other matmul blocking)
     assert not torch.allclose(raw[:2, :4], raw[2:, :4], atol=1e-3)  # the null class does change the output
     assert torch.equal(guided[:2], raw[:2])  # bit for bit, not merely uncond + 1 * (cond - uncond)
@@ -187,8 +187,8 @@ def test_cfg_guides_every_latent_channel_by_default_and_never_sigma():
     scale = 3.0
     with torch.no_grad():
         raw = model(torch.cat([x, x]), t, y)  # (4, 8, 3, 8, 8)
-        guided = model.forward_with_cfg(torch.cat([x, x]), t, y, scale)
-        dit_style = model.forward_with_cfg(torch.cat([x, x]), t, y, scale, cfg_channels=3)
+        guided = forward_with_cfg(model, torch.cat([x, x]), t, y, scale)
+        dit_style = forward_with_cfg(model, torch.cat([x, x]), t, y, scale, cfg_channels=3)
     cond, uncond = raw.chunk(2)
     expected = uncond[:, :4] + scale * (cond[:, :4] - uncond[:, :4])
     torch.testing.assert_close(guided[:2, :4], expected, atol=1e-5, rtol=RTOL)
@@ -266,7 +266,7 @@ def test_invalid_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="t must have shape"):
         model(torch.randn(2, 4, 1, 8, 8), t, y)
     with pytest.raises(ValueError, match="even batch"):
-        model.forward_with_cfg(torch.randn(3, 4, 1, 8, 8), torch.ones(3), torch.ones(3, dtype=torch.long), 2.0)
+        forward_with_cfg(model, torch.randn(3, 4, 1, 8, 8), torch.ones(3), torch.ones(3, dtype=torch.long), 2.0)
     with pytest.raises(ConfigError, match="heads of even size"):
         tiny(hidden_size=60)
 

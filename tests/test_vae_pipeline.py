@@ -19,7 +19,6 @@ CONSTRUCTOR = META["constructor"]
 TINY_KL = CONSTRUCTOR["vae_2d"]["AutoencoderKL_config"]  # 2 levels: downsamples space by 2
 TINY_TEMPORAL = dict(type="TemporalVAE", **CONSTRUCTOR["vae_temporal"]["kwargs"])
 CASES = ("T17", "T16", "T20_16px")
-CHUNK_ATOL = 1e-5
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "vae" / "opensora_v1_2.py"
 
 
@@ -195,21 +194,19 @@ def test_bad_shapes_raise_data_error(pipe):
 
 
 #################################################################################
-#                      Pipeline: chunks, shapes and config                      #
+#                         Pipeline: shapes and config                           #
 #################################################################################
 
 
 @pytest.mark.parametrize("micro_frame_size", [None, 17])
 @torch.no_grad()
-def test_chunked_pipeline_equals_whole(pipe, micro_frame_size):
+def test_long_clip_round_trip_shapes(pipe, micro_frame_size):
     model = make_pipeline(micro_frame_size=micro_frame_size)
     model.load_state_dict(pipe.state_dict())
     x = torch.rand(1, 3, 40, 8, 8) * 2 - 1
     z = model.encode(x)
     assert z.shape == (1, 4, model.get_latent_size([40, 8, 8])[0], 4, 4)
-    torch.testing.assert_close(model.encode(x, chunk_frames=8), z, atol=CHUNK_ATOL, rtol=0)
-    whole = model.decode(z, num_frames=40)
-    torch.testing.assert_close(model.decode(z, num_frames=40, chunk_frames=8), whole, atol=CHUNK_ATOL, rtol=0)
+    assert model.decode(z, num_frames=40).shape == x.shape
 
 
 @pytest.mark.parametrize("T", [1, 3, 18, 23])

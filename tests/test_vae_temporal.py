@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from opensora_lite.errors import ConfigError, DataError
+from opensora_lite.errors import DataError
 from opensora_lite.models.vae import CausalConv3d, DiagonalGaussian, TemporalVAE
 from opensora_lite.registry import MODELS, build_module
 
@@ -15,7 +15,6 @@ from conftest import fixture_atol, load_fixture
 SD, INPUTS, OUTPUTS, META = load_fixture("vae_temporal_tiny")
 TINY = META["constructor"]["kwargs"]  # filters=8, num_res_blocks=1, num_groups=4
 CASES = (8, 7, 1)
-CHUNK_ATOL = 1e-5  # chunked vs whole-clip: equal up to float32 rounding (measured ~2e-6)
 
 
 def assert_fixture(actual, name):
@@ -173,82 +172,3 @@ def test_causal_conv_pads_only_the_front_of_time():
     x = torch.arange(1.0, 5.0).view(1, 1, 4, 1, 1)
     assert conv(x).flatten().tolist() == [0.0, 0.0, 1.0, 2.0]
     assert CausalConv3d(1, 1, 3, stride=2).time_pad == 1
-
-
-#################################################################################
-#                         Chunked encode/decode == whole                        #
-#################################################################################
-
-
-@pytest.mark.parametrize("T, chunk", [(40, 8), (39, 12), (5, 4)])
-@torch.no_grad()
-def test_chunked_encode_equals_whole(vae, T, chunk):
-    x = torch.randn(2, 4, T, 8, 8)
-    whole = vae.encode(x).moments
-    chunked = vae.encode(x, chunk_frames=chunk).moments
-    assert chunked.shape == whole.shape
-    torch.testing.assert_close(chunked, whole, atol=CHUNK_ATOL, rtol=0)
-
-
-@pytest.mark.parametrize("num_frames, chunk", [(40, 8), (38, 8), (37, 12)])
-@torch.no_grad()
-def test_chunked_decode_equals_whole(vae, num_frames, chunk):
-    z = torch.randn(2, 4, 10, 8, 8)
-    whole = vae.decode(z, num_frames=num_frames)
-    chunked = vae.decode(z, num_frames=num_frames, chunk_frames=chunk)
-    assert chunked.shape == whole.shape == (2, 4, num_frames, 8, 8)
-    torch.testing.assert_close(chunked, whole, atol=CHUNK_ATOL, rtol=0)
-
-
-@torch.no_grad()
-def test_chunk_statistics_mode_is_approximate(vae):
-    """norm_stats="chunk" (one pass, per-chunk GroupNorm statistics) is not the whole-clip result."""
-    x = torch.randn(1, 4, 16, 8, 8)
-    approx = vae.encode(x, chunk_frames=4, norm_stats="chunk").moments
-    assert approx.shape == (1, 8, 4, 8, 8)
-    assert (approx - vae.encode(x).moments).abs().max() > 1e-2
-
-
-@torch.no_grad()
-def test_chunked_run_leaves_no_state(vae):
-    x = torch.randn(1, 4, 12, 8, 8)
-    before = vae.encode(x).moments
-    vae.encode(torch.randn(1, 4, 12, 8, 8), chunk_frames=4)
-    assert torch.equal(vae.encode(x).moments, before)
-
-
-def test_chunk_frames_must_align_with_the_strides(vae):
-    with pytest.raises(ConfigError, match="multiple of the time factor 4"):
-        vae.encode(torch.randn(1, 4, 12, 8, 8), chunk_frames=6)
-    with pytest.raises(ConfigError, match="norm_stats"):
-        vae.decode(torch.randn(1, 4, 3, 8, 8), chunk_frames=4, norm_stats="frame")
-
-
-def largest_tensor(model, run) -> int:
-    """The largest number of elements of any tensor entering or leaving a module during ``run()``."""
-    largest = [0]
-
-    def hook(module, args, output):
-        for tensor in list(args) + [output]:
-            if isinstance(tensor, torch.Tensor):
-                largest[0] = max(largest[0], tensor.numel())
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        with torch.no_grad():
-            run()
-    finally:
-        for handle in handles:
-            handle.remove()
-    return largest[0]
-
-
-def test_chunked_memory_does_not_grow_with_the_clip(vae):
-    x_short, x_long = torch.randn(1, 4, 8, 4, 4), torch.randn(1, 4, 32, 4, 4)
-    z_short, z_long = torch.randn(1, 4, 2, 4, 4), torch.randn(1, 4, 8, 4, 4)
-    short = largest_tensor(vae, lambda: vae.encode(x_short, chunk_frames=4))
-    assert largest_tensor(vae, lambda: vae.encode(x_long, chunk_frames=4)) == short
-    assert largest_tensor(vae, lambda: vae.encode(x_long)) > 3 * short  # the whole clip at once does grow
-    short = largest_tensor(vae, lambda: vae.decode(z_short, chunk_frames=4))
-    assert largest_tensor(vae, lambda: vae.decode(z_long, chunk_frames=4)) == short
-    assert largest_tensor(vae, lambda: vae.decode(z_long)) > 3 * short

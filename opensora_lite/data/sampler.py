@@ -13,6 +13,8 @@ the draws an uninterrupted one got.
 import torch
 from torch.utils.data import Sampler
 
+from ..errors import ConfigError, DataError
+
 
 class EpochIndex(int):
     """A dataset index (an int) that also says which epoch of the sample stream asked for it."""
@@ -30,9 +32,9 @@ class GlobalBatchSampler(Sampler):
     def __init__(self, dataset_len: int, global_batch: int, rank: int = 0, world_size: int = 1,
                  seed: int = 0, start_step: int = 0, num_steps: int = 0, shuffle: bool = True):
         if dataset_len < 1:
-            raise ValueError("the dataset is empty")
+            raise DataError("the dataset is empty: no clip to train on")
         if global_batch % world_size:
-            raise ValueError(f"global batch {global_batch} is not divisible by {world_size} processes")
+            raise ConfigError(f"global batch {global_batch} is not divisible by {world_size} processes")
         self.n, self.global_batch, self.local_batch = dataset_len, global_batch, global_batch // world_size
         self.rank, self.seed, self.shuffle = rank, seed, shuffle
         self.start_step, self.num_steps = start_step, num_steps

@@ -9,14 +9,16 @@ import numpy as np
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
+from ..errors import ShapeError
+
 
 def _as_batch(a: torch.Tensor, b: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, bool]:
     """Check shapes, add a batch axis to single clips; returns (a, b, was_single) in float64."""
     a, b = torch.as_tensor(a), torch.as_tensor(b)
     if a.shape != b.shape:
-        raise ValueError(f"clips must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ShapeError(f"clips must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     if a.ndim not in (4, 5) or a.shape[-4] != 3:
-        raise ValueError(f"expected (N, 3, T, H, W) or (3, T, H, W), got {tuple(a.shape)}")
+        raise ShapeError(f"expected (N, 3, T, H, W) or (3, T, H, W), got {tuple(a.shape)}")
     single = a.ndim == 4
     if single:
         a, b = a[None], b[None]
@@ -66,9 +68,9 @@ def frechet_distance(feats_a, feats_b) -> float:
     a = torch.as_tensor(np.asarray(feats_a), dtype=torch.float64)
     b = torch.as_tensor(np.asarray(feats_b), dtype=torch.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"features must be (N, D) and (M, D), got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ShapeError(f"features must be (N, D) and (M, D), got {tuple(a.shape)} and {tuple(b.shape)}")
     if a.shape[0] < 2 or b.shape[0] < 2:
-        raise ValueError("each feature set needs at least 2 samples for a covariance")
+        raise ShapeError("each feature set needs at least 2 samples for a covariance")
     mu_a, mu_b = a.mean(0), b.mean(0)  # (D,)
     cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)  # (D, D), unbiased like numpy.cov
     cov_a, cov_b = torch.atleast_2d(cov_a), torch.atleast_2d(cov_b)

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..data.shapes import CLASS_NAMES, DIRECTIONS, SHAPES, SPEED_RANGE, class_id, split_class_id
 from ..data.video_write import to_uint8
+from ..errors import ShapeError
 
 # (fill, offset) of the ideal shapes. The triangle's fill is measured at ~0.55 rather than 0.5: averaging
 # over a pixel shortens its widest row (the base) and its tallest column (through the apex).
@@ -162,7 +163,7 @@ def judge_clip(video) -> dict:
     """
     frames = to_uint8(video)
     if frames.ndim != 4:
-        raise ValueError(f"judge_clip takes one clip, got shape {frames.shape}")
+        raise ShapeError(f"judge_clip takes one clip, got shape {frames.shape}")
     consistency = judge_consistency(frames)
     if (consistency["visible"] & ~consistency["whole"]).any():
         return _border_verdict(consistency)
@@ -217,9 +218,9 @@ def judge_accuracy(videos, labels: Sequence[int]) -> float:
     verdicts = judge_clips(videos)
     labels = [int(label) for label in labels]
     if len(verdicts) != len(labels):
-        raise ValueError(f"{len(verdicts)} clips but {len(labels)} labels")
+        raise ShapeError(f"{len(verdicts)} clips but {len(labels)} labels")
     if not labels:
-        raise ValueError("judge_accuracy needs at least one clip")
+        raise ShapeError("judge_accuracy needs at least one clip")
     return sum(v["class_id"] == label for v, label in zip(verdicts, labels)) / len(labels)
 
 
@@ -432,7 +433,7 @@ def judge_consistency(video, label: Optional[int] = None) -> dict:
     """
     frames = to_uint8(video)
     if frames.ndim != 4:
-        raise ValueError(f"judge_consistency takes one clip, got shape {frames.shape}")
+        raise ShapeError(f"judge_consistency takes one clip, got shape {frames.shape}")
     num_frames, height, width = frames.shape[:3]
     brightness = _clip_brightness(frames)
     objects = [_frame_object(f, brightness) for f in frames] if brightness else [None] * num_frames

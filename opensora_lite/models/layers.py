@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from . import cpu_speed
 
 #################################################################################
@@ -47,7 +48,7 @@ def get_2d_sincos_pos_embed(embed_dim: int, grid_h: int, grid_w: int) -> torch.T
     compatibility: the FIRST half of the channels encodes the column (w) index, the second half the row.
     """
     if embed_dim % 4:
-        raise ValueError(f"2-D sin-cos positions need embed_dim divisible by 4, got {embed_dim}")
+        raise ConfigError(f"2-D sin-cos positions need embed_dim divisible by 4, got {embed_dim}")
     rows, cols = torch.meshgrid(
         torch.arange(grid_h, dtype=torch.float64), torch.arange(grid_w, dtype=torch.float64), indexing="ij"
     )  # each (h, w)
@@ -59,7 +60,7 @@ def get_2d_sincos_pos_embed(embed_dim: int, grid_h: int, grid_w: int) -> torch.T
 def rotary_cos_sin(length: int, head_dim: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotary tables for positions 0..length-1 -> (cos, sin), each (length, head_dim) float32."""
     if head_dim % 2:
-        raise ValueError(f"rotary positions need an even head dim, got {head_dim}")
+        raise ConfigError(f"rotary positions need an even head dim, got {head_dim}")
     inv_freq = 1.0 / ROPE_THETA ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=device) / head_dim)
     angles = torch.arange(length, dtype=torch.float32, device=device)[:, None] * inv_freq[None]  # (L, Dh/2)
     angles = torch.cat([angles, angles], dim=-1)  # (L, Dh): the two halves rotate together
@@ -187,9 +188,9 @@ class Attention(nn.Module):
     def __init__(self, dim: int, num_heads: int, axis: str):
         super().__init__()
         if axis not in ("space", "time"):
-            raise ValueError(f"axis must be 'space' or 'time', got {axis!r}")
+            raise ConfigError(f"axis must be 'space' or 'time', got {axis!r}")
         if dim % num_heads:
-            raise ValueError(f"hidden size {dim} is not divisible by num_heads {num_heads}")
+            raise ConfigError(f"hidden size {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.axis = axis
         self.qkv = nn.Linear(dim, dim * 3)  # fused q, k, v (DiT / timm layout)

@@ -24,9 +24,8 @@ import torch
 import torch.utils.checkpoint
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 from ..registry import MODELS
-from ..schedulers.guidance import combine_guided
 from .layers import (
     LAYER_NORM_EPS,
     Attention,
@@ -243,23 +242,23 @@ class STDiT(nn.Module):
     def _check_input(self, x: torch.Tensor, t: torch.Tensor, y, frame_mask) -> tuple[int, int, int]:
         """Raise ValueError on a malformed input; return the patch grid (T', H', W')."""
         if x.ndim != 5 or x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise ShapeError(
                 f"STDiT expects x of shape (N, {self.in_channels}, T, H, W), got {tuple(x.shape)}"
             )
         size = tuple(x.shape[2:])
         if any(s % p for s, p in zip(size, self.patch_size)):
-            raise ValueError(
+            raise ShapeError(
                 f"latent size (T, H, W) = {size} is not divisible by patch_size {self.patch_size}; "
                 f"choose frames and resolution so that each is a multiple of the patch"
             )
         n = x.shape[0]
         if t.shape != (n,):
-            raise ValueError(f"t must have shape ({n},), got {tuple(t.shape)}")
+            raise ShapeError(f"t must have shape ({n},), got {tuple(t.shape)}")
         if self.y_embedder is not None and (y is None or y.shape != (n,)):
-            raise ValueError(f"this class-conditional model needs y of shape ({n},) (class ids), got "
+            raise ShapeError(f"this class-conditional model needs y of shape ({n},) (class ids), got "
                              f"{None if y is None else tuple(y.shape)}")
         if frame_mask is not None and frame_mask.shape != (n, size[0]):
-            raise ValueError(f"frame_mask must be (N, T) = {(n, size[0])} (True = noised frame), "
+            raise ShapeError(f"frame_mask must be (N, T) = {(n, size[0])} (True = noised frame), "
                              f"got {tuple(frame_mask.shape)}")
         return tuple(s // p for s, p in zip(size, self.patch_size))
 
@@ -330,21 +329,6 @@ class STDiT(nn.Module):
         if self.y_embedder is None or self.y_embedder.dropout_prob <= 0:
             return cond
         return {**cond, "y": self.y_embedder.drop(cond["y"], uniforms)}
-
-    def forward_with_cfg(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cfg_scale: float, cfg_channels=None,
-                         frame_mask=None):
-        """Classifier-free guidance in DiT's batch layout: first half conditional, second half null class.
-
-        Only the first half of x is used (duplicated). The first ``cfg_channels`` output channels
-        (default: all ``in_channels`` latent channels, never the learned-sigma half; 3 reproduces DiT's
-        published sampler) become ``uncond + cfg_scale * (cond - uncond)`` in both halves; the other
-        channels are returned unguided. Returns (2N, C_out, T, H, W).
-        """
-        if x.shape[0] % 2:
-            raise ValueError(f"forward_with_cfg needs an even batch (conditional + null halves), got {x.shape[0]}")
-        half = x[: len(x) // 2]  # (N, C, T, H, W)
-        out = self.forward(torch.cat([half, half], dim=0), t, y, frame_mask)  # (2N, C_out, T, H, W)
-        return combine_guided(out, self.in_channels if cfg_channels is None else cfg_channels, cfg_scale)
 
 
 def _check_config(input_size, patch_size, hidden_size: int, num_heads: int, temporal_position: str,

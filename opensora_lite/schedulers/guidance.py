@@ -18,7 +18,7 @@ from typing import Dict, Optional
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 
 
 @dataclass
@@ -32,7 +32,7 @@ class GivenFrames:
     def __post_init__(self):
         n, _, t = self.latents.shape[:3]
         if self.mask.shape != (n, t) or self.mask.dtype != torch.bool:
-            raise ValueError(f"GivenFrames.mask must be a bool (N, T) = {(n, t)} tensor, "
+            raise ShapeError(f"GivenFrames.mask must be a bool (N, T) = {(n, t)} tensor, "
                              f"got {self.mask.dtype} {tuple(self.mask.shape)}")
 
     def hold(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,7 +51,7 @@ def combine_guided(out: torch.Tensor, channels: int, cfg_scale: float) -> torch.
     the others (a learned variance) are returned unguided. Returns (2N, C_out, ...).
     """
     if not 1 <= channels <= out.shape[1]:
-        raise ValueError(f"cfg_channels must be in [1, {out.shape[1]}], got {channels}")
+        raise ConfigError(f"cfg_channels must be in [1, {out.shape[1]}], got {channels}")
     guided, rest = out[:, :channels], out[:, channels:]  # (2N, c, ...), (2N, C_out - c, ...)
     cond, uncond = guided.chunk(2, dim=0)  # each (N, c, ...)
     # lerp(uncond, cond, s) = uncond + s * (cond - uncond), and it is exact at s = 1 (returns cond).
@@ -61,7 +61,7 @@ def combine_guided(out: torch.Tensor, channels: int, cfg_scale: float) -> torch.
 
 def _cat_cond(cond: Dict, null: Dict) -> Dict:
     if set(cond) != set(null):
-        raise ValueError(f"the null condition has keys {sorted(null)}, the condition {sorted(cond)}")
+        raise ShapeError(f"the null condition has keys {sorted(null)}, the condition {sorted(cond)}")
     return {k: torch.cat([cond[k], null[k]]) for k in cond}  # each (2N, ...)
 
 
@@ -91,7 +91,7 @@ def latent_channels(out: torch.Tensor, channels: int) -> torch.Tensor:
     if out.shape[1] == 2 * channels:
         return out[:, :channels]
     if out.shape[1] != channels:
-        raise ValueError(f"network output has {out.shape[1]} channels, expected {channels} or {2 * channels}")
+        raise ShapeError(f"network output has {out.shape[1]} channels, expected {channels} or {2 * channels}")
     return out
 
 
@@ -104,7 +104,7 @@ def mean_flat(x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Ten
     if mask is None:
         return x.mean(dim=tuple(range(1, x.ndim)))
     if x.ndim != 5 or mask.shape != (x.shape[0], x.shape[2]):
-        raise ValueError(f"mask must be (N, T) = {(x.shape[0], x.shape[2]) if x.ndim == 5 else '?'} for x "
+        raise ShapeError(f"mask must be (N, T) = {(x.shape[0], x.shape[2]) if x.ndim == 5 else '?'} for x "
                          f"(N, C, T, H, W), got mask {tuple(mask.shape)} and x {tuple(x.shape)}")
     per_frame = x.transpose(1, 2).flatten(2)  # (N, T, C*H*W)
     total = (per_frame * mask[:, :, None]).flatten(1).sum(dim=1)  # (N,)

@@ -19,7 +19,7 @@ from typing import Callable, Iterator, List, Optional, Union
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 from ..registry import SCHEDULERS
 from .guidance import GivenFrames, mean_flat, model_output
 from .settings import SamplingSettings, VideoSize
@@ -227,7 +227,7 @@ class IDDPM:
         s, nd, channels = schedule, x.ndim, x.shape[1]
         if self.var_type == "learned_range":
             if out.shape[1] != 2 * channels:
-                raise ValueError(f"learn_sigma needs {2 * channels} output channels, got {out.shape[1]}")
+                raise ShapeError(f"learn_sigma needs {2 * channels} output channels, got {out.shape[1]}")
             out, v = out[:, :channels], out[:, channels:]  # (N, C, ...) each
             frac = (v + 1) / 2  # 1 -> beta_t, 0 -> beta~_t
             max_log, min_log = s.at(s.log_betas, t, nd), s.at(s.posterior_log_variance_clipped, t, nd)

@@ -11,13 +11,15 @@ import copy
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 
 class EMA:
     """``ema = d * ema + (1 - d) * weights`` after each optimizer step, d warming up to ``decay``."""
 
     def __init__(self, model: nn.Module, decay: float = 0.9999):
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
+            raise ConfigError(f"EMA decay must be in [0, 1), got {decay}")
         self.decay = decay
         self.num_updates = 0
         self.model = copy.deepcopy(model).float().eval().requires_grad_(False)

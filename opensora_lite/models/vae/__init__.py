@@ -3,8 +3,8 @@ from .autoencoder_kl import AutoencoderKL
 from .distributions import DiagonalGaussian
 from .interface import VideoVAE
 from .kl2d import VideoAutoencoderKL
-from .pipeline import VideoAutoencoderPipeline
 from .temporal import CausalConv3d, TemporalVAE
+from .vae_pipeline import VideoAutoencoderPipeline
 
 __all__ = ["AutoencoderKL", "CausalConv3d", "DiagonalGaussian", "TemporalVAE", "VideoAutoencoderKL",
            "VideoAutoencoderPipeline", "VideoVAE"]

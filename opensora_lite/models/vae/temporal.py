@@ -6,28 +6,11 @@ a frame never sees the frames after it, except through GroupNorm, whose statisti
 
 Parameter names equal Open-Sora's ``VAE_Temporal_SD`` so its checkpoints load with no key map.
 
-Long clips can be encoded and decoded chunk by chunk (``chunk_frames``) with bounded memory:
-* every :class:`CausalConv3d` keeps the last ``time_pad`` input frames of the previous chunk (a causal
-  cache) in place of its zero padding, which makes the convolutions exact;
-* every GroupNorm needs statistics over the whole clip. With ``norm_stats="clip"`` (the default) they are
-  collected chunk by chunk, one extra pass over the chunks per GroupNorm, each pass stopping at the
-  first GroupNorm whose statistics are not known yet (sums accumulated in float64). The result equals
-  one pass over the whole clip up to float32 rounding: measured max |chunked - whole| 2e-6 (tiny test
-  model) and 3e-6 / 4e-6 for encode / decode of the full Open-Sora width (outputs of size 2-3); the
-  tests assert 1e-5. The price is compute: ~(number of GroupNorms / 2 + 1) passes in theory (41
-  GroupNorms in each half of the Open-Sora model); measured 16x (encode) and 40x (decode) the time of
-  one whole-clip pass at full width (24 frames, 4x4 latents, chunks of 8). ``norm_stats="chunk"`` is a
-  single pass that normalises each chunk with its own statistics: cheap but approximate (the error
-  depends on weights and content; O(1) with random weights).
-  In Open-Sora's own use the pipeline already cuts clips into independent 17-frame micro-chunks, which
-  bounds memory without any of this; ``chunk_frames`` matters for ``micro_frame_size=None``.
-Chunk boundaries must be aligned with every temporal stride, so ``chunk_frames`` is a multiple of the
-time compression factor (4). Memory held between chunks is one chunk of activations plus the caches
-(``time_pad`` frames per conv); it does not grow with the number of frames. Chunking is meant for
-inference (``torch.no_grad()``): with autograd the graph of every chunk is kept.
+Long videos are bounded in memory without anything here: the pipeline cuts a clip into independent
+17-frame micro-chunks (``VideoAutoencoderPipeline.micro_frame_size``), and generation decodes window by window.
 """
 import math
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +23,6 @@ from .distributions import DiagonalGaussian
 
 # PyTorch's default GroupNorm eps, which Open-Sora's temporal VAE keeps (diffusers' 2-D VAE uses 1e-6).
 GROUPNORM_EPS = 1e-5
-NORM_STATS_MODES = ("clip", "chunk")
 ACTIVATIONS = {"swish": nn.SiLU, "silu": nn.SiLU}
 
 
@@ -49,7 +31,7 @@ def _as_triple(value) -> tuple:
 
 
 #################################################################################
-#                 Causal convolution and streaming GroupNorm                    #
+#                              Causal convolution                               #
 #################################################################################
 
 
@@ -59,9 +41,6 @@ class CausalConv3d(nn.Module):
     Spatial padding is ``k // 2`` on each side (same size for odd kernels); time is padded at the front by
     ``time_pad = dilation * (kt - 1) + (1 - stride)`` frames (2 for kernel 3, 1 for the stride-2
     downsampler), then an unpadded ``nn.Conv3d`` runs with stride ``(stride, 1, 1)``.
-
-    In streaming mode (set by :class:`TemporalVAE` for chunked encode/decode) the front padding is the
-    last ``time_pad`` frames of the previous chunk (zeros before the first chunk).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size=3, stride: int = 1,
@@ -74,84 +53,15 @@ class CausalConv3d(nn.Module):
         self.spatial_pad = (kw // 2, kw // 2, kh // 2, kh // 2)  # F.pad order: W left/right, H top/bottom
         self.conv = nn.Conv3d(in_channels, out_channels, (kt, kh, kw), stride=(stride, 1, 1),
                               dilation=(dilation, 1, 1), bias=bias)
-        self._streaming = False
-        self._cache: Optional[torch.Tensor] = None  # (N, C_in, time_pad, H + 2*ph, W + 2*pw)
-
-    def start_streaming(self) -> None:
-        """Start a new clip in streaming mode: the first chunk is padded with zeros."""
-        self._streaming, self._cache = True, None
-
-    def stop_streaming(self) -> None:
-        self._streaming, self._cache = False, None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, C_in, T, H, W)
-        if not self._streaming or self.time_pad == 0:
-            x = F.pad(x, self.spatial_pad + (self.time_pad, 0))  # (N, C_in, time_pad + T, H', W')
-            return self.conv(x)  # (N, C_out, T // stride, H, W)
-        x = F.pad(x, self.spatial_pad)  # (N, C_in, T, H', W')
-        front = self._cache
-        if front is None:
-            front = x.new_zeros(x.shape[:2] + (self.time_pad,) + x.shape[3:])  # (N, C_in, time_pad, H', W')
-        x = torch.cat([front, x], dim=2)  # (N, C_in, time_pad + T, H', W')
-        # keep only the frames the next chunk needs (a clone, so the chunk itself can be freed)
-        self._cache = x[:, :, x.shape[2] - self.time_pad:].clone()
+        x = F.pad(x, self.spatial_pad + (self.time_pad, 0))  # (N, C_in, time_pad + T, H', W')
         return self.conv(x)  # (N, C_out, T // stride, H, W)
 
 
-class _NormStatsPending(Exception):
-    """Raised by a StreamingGroupNorm that has just accumulated statistics: stop this chunk here."""
-
-
-class StreamingGroupNorm(nn.GroupNorm):
-    """``nn.GroupNorm`` (same parameters and names) that can normalise a clip chunk by chunk.
-
-    Outside streaming, and in ``"chunk"`` streaming mode, it is a plain GroupNorm of its input. In
-    ``"clip"`` mode it first accumulates per-(sample, group) sums over all chunks (raising
-    :class:`_NormStatsPending` to end each chunk's pass early), then, once frozen, normalises every chunk
-    with the whole-clip mean and variance.
-    """
-
-    def __init__(self, num_groups: int, num_channels: int):
-        super().__init__(num_groups, num_channels, eps=GROUPNORM_EPS)
-        self._mode: Optional[str] = None
-        self._sums: Optional[List[torch.Tensor]] = None  # [sum, sum of squares] (N, G) float64, count
-        self._count = 0
-        self._stats: Optional[tuple] = None  # (mean, rstd), each (N, G)
-
-    def start_streaming(self, norm_stats: str) -> None:
-        self._mode, self._sums, self._count, self._stats = norm_stats, None, 0, None
-
-    def stop_streaming(self) -> None:
-        self._mode, self._sums, self._count, self._stats = None, None, 0, None
-
-    def freeze_collected_stats(self) -> bool:
-        """Turn the accumulated sums into (mean, rstd); returns whether there was anything to freeze."""
-        if self._sums is None:
-            return False
-        total, total_sq = self._sums
-        mean = total / self._count  # (N, G) float64
-        var = (total_sq / self._count - mean * mean).clamp_min(0.0)  # biased variance, as GroupNorm
-        self._stats = (mean.float(), (var + self.eps).rsqrt().float())
-        self._sums = None
-        return True
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, C, T, H, W)
-        if self._mode != "clip":
-            return super().forward(x)
-        n, c = x.shape[:2]
-        grouped = x.reshape(n, self.num_groups, -1)  # (N, G, C/G * T * H * W)
-        if self._stats is None:
-            values = grouped.detach().double()
-            sums = [values.sum(dim=-1), values.pow(2).sum(dim=-1)]  # (N, G) each
-            self._sums = sums if self._sums is None else [a + b for a, b in zip(self._sums, sums)]
-            self._count += grouped.shape[-1]
-            raise _NormStatsPending
-        mean, rstd = self._stats  # float32 (N, G)
-        y = ((grouped.float() - mean[..., None]) * rstd[..., None]).reshape(x.shape).to(x.dtype)  # (N, C, T, H, W)
-        affine_shape = (1, c) + (1,) * (x.dim() - 2)
-        return y * self.weight.view(affine_shape) + self.bias.view(affine_shape)
+def group_norm(num_groups: int, channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(num_groups, channels, eps=GROUPNORM_EPS)
 
 
 #################################################################################
@@ -164,9 +74,9 @@ class ResBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, num_groups: int, activation: type):
         super().__init__()
-        self.norm1 = StreamingGroupNorm(num_groups, in_channels)
+        self.norm1 = group_norm(num_groups, in_channels)
         self.conv1 = CausalConv3d(in_channels, out_channels, 3, bias=False)
-        self.norm2 = StreamingGroupNorm(num_groups, out_channels)
+        self.norm2 = group_norm(num_groups, out_channels)
         self.conv2 = CausalConv3d(out_channels, out_channels, 3, bias=False)
         if in_channels != out_channels:
             self.conv3 = CausalConv3d(in_channels, out_channels, 1, bias=False)
@@ -206,7 +116,7 @@ class Encoder(nn.Module):
                     self.conv_blocks.append(nn.Identity())
         self.res_blocks = nn.ModuleList(
             [ResBlock(channels, channels, num_groups, activation) for _ in range(num_res_blocks)])
-        self.norm1 = StreamingGroupNorm(num_groups, channels)
+        self.norm1 = group_norm(num_groups, channels)
         self.act = activation()
         self.conv2 = CausalConv3d(channels, out_channels, 1)
 
@@ -253,7 +163,7 @@ class Decoder(nn.Module):
                 self.conv_blocks.append(CausalConv3d(width, width * self.time_strides[level], 3))
             else:
                 self.conv_blocks.append(nn.Identity())
-        self.norm1 = StreamingGroupNorm(num_groups, filters * channel_multipliers[0])
+        self.norm1 = group_norm(num_groups, filters * channel_multipliers[0])
         self.act = activation()
         self.conv_out = CausalConv3d(filters * channel_multipliers[0], out_channels, 3)
 
@@ -277,25 +187,13 @@ class Decoder(nn.Module):
 #################################################################################
 
 
-def _front_padded_chunks(x: torch.Tensor, front_pad: int, chunk: int) -> Iterator[torch.Tensor]:
-    """Chunks of ``chunk`` frames (the last may be shorter) of x with ``front_pad`` zero frames prepended,
-    without building the padded clip. Requires ``chunk >= front_pad``."""
-    total = x.shape[2] + front_pad
-    for start in range(0, total, chunk):
-        stop = min(start + chunk, total)
-        piece = x[:, :, max(start - front_pad, 0):stop - front_pad]  # (N, C, <= chunk, H, W)
-        if start < front_pad:
-            piece = F.pad(piece, (0, 0, 0, 0, front_pad - start, 0))
-        yield piece
-
-
 @MODELS.register_module(name=["TemporalVAE", "VAE_Temporal_SD"])
 class TemporalVAE(nn.Module):
     """Open-Sora v1.2's causal temporal VAE (defaults = ``VAE_Temporal_SD``, its released configuration).
 
     ``encode`` front-pads T with zeros to a multiple of the time factor (4) and returns the posterior over
     (N, embed_dim, ceil(T / 4), H, W) latents; ``decode(z, num_frames)`` drops the same number of leading
-    frames. See the module docstring for ``chunk_frames`` and ``norm_stats``.
+    frames.
     """
 
     def __init__(self, in_out_channels: int = 4, latent_embed_dim: int = 4, embed_dim: int = 4, filters: int = 128,
@@ -329,75 +227,20 @@ class TemporalVAE(nn.Module):
         """[T, H, W] -> [ceil(T / 4), H, W]; None entries pass through."""
         return [None if size is None else math.ceil(size / patch) for size, patch in zip(input_size, self.patch_size)]
 
-    def _check_chunk_frames(self, chunk_frames: int) -> None:
-        factor = self.time_downsample_factor
-        if not isinstance(chunk_frames, int) or chunk_frames <= 0 or chunk_frames % factor:
-            raise ConfigError(f"chunk_frames must be a positive multiple of the time factor {factor} "
-                              f"(so chunks align with the strided convs), got {chunk_frames!r}")
-
-    # ------------------------------------------------------------- streaming
-    def _run_chunks(self, net: Callable[[torch.Tensor], torch.Tensor],
-                    make_chunks: Callable[[], Iterable[torch.Tensor]], norm_stats: str) -> List[torch.Tensor]:
-        """Run ``net`` over the chunks of one clip with causal caches; returns the per-chunk outputs.
-
-        With ``norm_stats="clip"`` the chunks are run once per GroupNorm first, each pass collecting the
-        whole-clip statistics of the first GroupNorm that lacks them, then once more for the outputs.
-        """
-        if norm_stats not in NORM_STATS_MODES:
-            raise ConfigError(f"norm_stats must be one of {NORM_STATS_MODES}, got {norm_stats!r}")
-        convs = [m for m in self.modules() if isinstance(m, CausalConv3d)]
-        norms = [m for m in self.modules() if isinstance(m, StreamingGroupNorm)]
-        for norm in norms:
-            norm.start_streaming(norm_stats)
-        try:
-            for _ in range(len(norms) + 1):  # each unfinished pass freezes at least one GroupNorm
-                for conv in convs:
-                    conv.start_streaming()
-                outputs, pending = [], False
-                for chunk in make_chunks():
-                    try:
-                        outputs.append(net(chunk))
-                    except _NormStatsPending:
-                        pending = True
-                if not pending:
-                    return outputs
-                outputs.clear()
-                if not any([norm.freeze_collected_stats() for norm in norms]):
-                    break
-            raise RuntimeError("chunked VAE pass did not converge: a GroupNorm never received statistics")
-        finally:
-            for module in convs + norms:
-                module.stop_streaming()
-
     # ---------------------------------------------------------------- encode
-    def encode(self, x: torch.Tensor, chunk_frames: Optional[int] = None, norm_stats: str = "clip") -> DiagonalGaussian:
-        """Posterior over latents of x (N, C, T, H, W), any T >= 1; moments (N, 2 * embed_dim, ceil(T/4), H, W).
-
-        ``chunk_frames`` (a multiple of 4, counted on the front-padded clip) bounds memory; see the module doc.
-        """
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        """Posterior over latents of x (N, C, T, H, W), any T >= 1; moments (N, 2 * embed_dim, ceil(T/4), H, W)."""
         if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[2] < 1:
             raise DataError(f"TemporalVAE.encode expects (N, {self.in_channels}, T>=1, H, W), got {tuple(x.shape)}")
-        pad = self.time_padding(x.shape[2])
-
-        def net(clip: torch.Tensor) -> torch.Tensor:
-            return self.quant_conv(self.encoder(clip))  # (N, 2 * embed_dim, T_chunk / 4, H, W)
-
-        if chunk_frames is not None:
-            self._check_chunk_frames(chunk_frames)
-        if chunk_frames is None or chunk_frames >= x.shape[2] + pad:
-            moments = net(F.pad(x, (0, 0, 0, 0, pad, 0)))  # front-padded: (N, C, T + pad, H, W) in
-        else:
-            chunks = self._run_chunks(net, lambda: _front_padded_chunks(x, pad, chunk_frames), norm_stats)
-            moments = torch.cat(chunks, dim=2)  # (N, 2 * embed_dim, T', H, W)
+        x = F.pad(x, (0, 0, 0, 0, self.time_padding(x.shape[2]), 0))  # front-padded: (N, C, T + pad, H, W)
+        moments = self.quant_conv(self.encoder(x))  # (N, 2 * embed_dim, T', H, W)
         return DiagonalGaussian(moments.to(x.dtype))
 
     # ---------------------------------------------------------------- decode
-    def decode(self, z: torch.Tensor, num_frames: Optional[int] = None, chunk_frames: Optional[int] = None,
-               norm_stats: str = "clip") -> torch.Tensor:
+    def decode(self, z: torch.Tensor, num_frames: Optional[int] = None) -> torch.Tensor:
         """Frames (N, C, num_frames, H, W) from latents z (N, embed_dim, T', H, W), ceil(num_frames / 4) == T'.
 
-        ``num_frames`` defaults to 4 * T' (nothing cropped). ``chunk_frames`` counts output frames
-        (a multiple of 4, i.e. chunk_frames / 4 latent frames per chunk).
+        ``num_frames`` defaults to 4 * T' (nothing cropped).
         """
         factor = self.time_downsample_factor
         if z.dim() != 5 or z.shape[1] != self.embed_dim or z.shape[2] < 1:
@@ -408,21 +251,7 @@ class TemporalVAE(nn.Module):
         if num_frames < 1 or math.ceil(num_frames / factor) != latent_frames:
             raise DataError(f"TemporalVAE.decode: {latent_frames} latent frames decode to "
                             f"{(latent_frames - 1) * factor + 1}..{latent_frames * factor} frames, not {num_frames}")
-
-        def net(latents: torch.Tensor) -> torch.Tensor:
-            return self.decoder(self.post_quant_conv(latents))  # (N, C, 4 * T'_chunk, H, W)
-
-        if chunk_frames is not None:
-            self._check_chunk_frames(chunk_frames)
-        if chunk_frames is None or chunk_frames >= latent_frames * factor:
-            x = net(z)  # (N, C, 4 * T', H, W)
-        else:
-            step = chunk_frames // factor
-
-            def make_chunks() -> Iterator[torch.Tensor]:
-                return (z[:, :, i:i + step] for i in range(0, latent_frames, step))
-
-            x = torch.cat(self._run_chunks(net, make_chunks, norm_stats), dim=2)  # (N, C, 4 * T', H, W)
+        x = self.decoder(self.post_quant_conv(z))  # (N, C, 4 * T', H, W)
         return x[:, :, latent_frames * factor - num_frames:]  # drop the front padding: (N, C, num_frames, H, W)
 
     def forward(self, x: torch.Tensor, sample_posterior: bool = True, generator: Optional[torch.Generator] = None):

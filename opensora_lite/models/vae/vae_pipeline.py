@@ -77,17 +77,15 @@ class VideoAutoencoderPipeline(nn.Module):
         step = self.micro_frame_size or num_frames
         return [slice(i, min(i + step, num_frames)) for i in range(0, num_frames, step)]
 
-    def encode(self, x: torch.Tensor, sample_posterior: bool = False, generator: Optional[torch.Generator] = None,
-               chunk_frames: Optional[int] = None) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, sample_posterior: bool = False,
+               generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Normalised latents (N, C, T', H', W') of x (N, 3, T, H, W) in [-1, 1].
 
         ``sample_posterior=True`` samples both posteriors, as Open-Sora always does (2-D draws first, one per
         micro-batch, then one temporal draw per micro-chunk); the default uses their means.
-        ``chunk_frames`` is passed to :meth:`TemporalVAE.encode` (bounded memory, same result).
         """
         frames = self.image_encode(x, sample_posterior=sample_posterior, generator=generator)
-        return self.time_encode(frames, sample_posterior=sample_posterior, generator=generator,
-                                chunk_frames=chunk_frames)
+        return self.time_encode(frames, sample_posterior=sample_posterior, generator=generator)
 
     def image_encode(self, x: torch.Tensor, sample_posterior: bool = False,
                      generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -95,21 +93,21 @@ class VideoAutoencoderPipeline(nn.Module):
         return self.spatial_vae.encode(x, sample_posterior=sample_posterior, generator=generator)
 
     def time_encode(self, frames: torch.Tensor, sample_posterior: bool = False,
-                    generator: Optional[torch.Generator] = None, chunk_frames: Optional[int] = None) -> torch.Tensor:
+                    generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """The temporal half of :meth:`encode`: normalised latents (N, C, T', h, w) of per-frame latents
         (N, c, T, h, w), micro-chunk by micro-chunk."""
         latents = []
         for chunk in self._frame_chunks(frames.shape[2]):
-            posterior = self.temporal_vae.encode(frames[:, :, chunk], chunk_frames=chunk_frames)
+            posterior = self.temporal_vae.encode(frames[:, :, chunk])
             latents.append(posterior.sample(generator) if sample_posterior else posterior.mode())  # (N, C, t', h, w)
         z = torch.cat(latents, dim=2)  # (N, C, T', h, w)
         return (z - self.shift.to(z.dtype)) / self.scale.to(z.dtype)
 
-    def decode(self, z: torch.Tensor, num_frames: int, chunk_frames: Optional[int] = None) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, num_frames: int) -> torch.Tensor:
         """Frames (N, 3, num_frames, H, W) from normalised latents z (N, C, T', h, w)."""
-        return self.image_decode(self.time_decode(z, num_frames, chunk_frames))
+        return self.image_decode(self.time_decode(z, num_frames))
 
-    def time_decode(self, z: torch.Tensor, num_frames: int, chunk_frames: Optional[int] = None) -> torch.Tensor:
+    def time_decode(self, z: torch.Tensor, num_frames: int) -> torch.Tensor:
         """The temporal half of :meth:`decode`: per-frame latents (N, c, num_frames, h, w) from normalised
         latents z (N, C, T', h, w)."""
         expected = self.get_latent_size([num_frames, None, None])[0]
@@ -121,8 +119,7 @@ class VideoAutoencoderPipeline(nn.Module):
         step = self.micro_z_frame_size or z.shape[2]
         for start in range(0, z.shape[2], step):
             frames = min(self.micro_frame_size or num_frames, remaining)
-            pieces.append(self.temporal_vae.decode(z[:, :, start:start + step], num_frames=frames,
-                                                   chunk_frames=chunk_frames))  # (N, c, frames, h, w)
+            pieces.append(self.temporal_vae.decode(z[:, :, start:start + step], num_frames=frames))  # (N, c, ...)
             remaining -= frames
         return torch.cat(pieces, dim=2)  # (N, c, num_frames, h, w)
 
