@@ -58,6 +58,14 @@ def forward_with_cfg(model, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, c
     return combine_guided(out, model.in_channels if cfg_channels is None else cfg_channels, cfg_scale)
 
 
+@pytest.fixture(scope="module")
+def tool(request):
+    """The command module named by the test module's ``TOOL`` (``"generate"`` is ``tools/generate.py``)."""
+    from helpers import load_tool
+
+    return load_tool(request.module.TOOL)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 from opensora_lite.training.frame_masks import KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
+SHAPES = str(ROOT / "configs" / "shapes" / "stdit_shapes.py")  # the shipped default model
 
 
 def load_tool(name: str):
@@ -21,6 +22,17 @@ def load_tool(name: str):
 
 
 LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING) ")  # run_cli's logging format, not an error line
+
+
+def run(tool, capsys, *argv) -> tuple:
+    """Run a command's ``main`` in-process as its console script does: ``(exit code, stdout, error lines)``,
+    the error lines being stderr without log lines. A traceback always fails the test."""
+    from opensora_lite.cli import run_cli
+
+    code = run_cli(tool.main, [str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err, err
+    return code, out, [line for line in err.splitlines() if line.strip() and not LOG_LINE.match(line)]
 
 TINY_VAE = """
 vae = dict(

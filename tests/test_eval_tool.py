@@ -1,21 +1,13 @@
 """tools/eval.py end to end on the shipped model: results.json with every metric, the grid, no overwrite."""
 import json
-from pathlib import Path
-
-import pytest
 
 from opensora_lite.cli import run_cli
 from opensora_lite.data.shapes import make_shapes_dataset
 
-from helpers import load_tool
+from helpers import SHAPES
 
-ROOT = Path(__file__).resolve().parents[1]
-SHAPES = str(ROOT / "configs" / "shapes" / "stdit_shapes.py")
+TOOL = "eval"  # the command the tool fixture runs
 
-
-@pytest.fixture(scope="module")
-def tool():
-    return load_tool("eval")
 
 
 def test_eval_writes_every_metric_of_every_mode_and_never_overwrites(tool, capsys, tmp_path):

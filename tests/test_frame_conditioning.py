@@ -7,7 +7,6 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from opensora_lite.cli import run_cli
 from opensora_lite.data import LatentCacheDataset, VideoClipDataset, build_latent_cache
 from opensora_lite.data.shapes import make_shapes_dataset
 from opensora_lite.data.video_write import write_video
@@ -18,9 +17,11 @@ from opensora_lite.schedulers import IDDPM, GivenFrames, RectifiedFlow
 from opensora_lite.schedulers.settings import SamplingSettings
 from opensora_lite.training.frame_masks import KINDS, FrameMaskSampler
 
-from helpers import ROOT, load_tool, write_config, write_latent_cache
+from helpers import ROOT, run, write_config, write_latent_cache
 
-SHAPES = str(ROOT / "configs" / "shapes" / "stdit_shapes_frames.py")  # the frame-masked model (aligned windows)
+TOOL = "generate"  # the command the tool fixture runs
+
+FRAMES_MODEL = str(ROOT / "configs" / "shapes" / "stdit_shapes_frames.py")  # the frame-masked model (aligned windows)
 
 
 def tiny_model(learn_sigma=False) -> STDiT:
@@ -207,7 +208,7 @@ def test_masked_frames_carry_no_loss_in_iddpm():
 def pipe():
     from opensora_lite import VideoPipeline
 
-    return VideoPipeline.from_config(SHAPES)
+    return VideoPipeline.from_config(FRAMES_MODEL)
 
 
 def test_image_to_video_starts_from_the_image_within_the_vae_round_trip(pipe):
@@ -260,17 +261,6 @@ def test_windows_carry_per_frame_latents_not_pixels(pipe, monkeypatch):
     assert out.videos.shape == (1, 3, 40, 64, 64) and encoded == [9]
 
 
-@pytest.fixture(scope="module")
-def tool():
-    return load_tool("generate")
-
-
-def bad(tool, capsys, *argv):
-    code = run_cli(tool.main, [str(a) for a in argv])
-    err = capsys.readouterr().err
-    return code, err
-
-
 def test_bad_conditions_are_one_line_exit_2(tool, capsys, tmp_path):
     not_an_image = tmp_path / "broken.png"
     not_an_image.write_bytes(b"not a png")
@@ -286,9 +276,9 @@ def test_bad_conditions_are_one_line_exit_2(tool, capsys, tmp_path):
         (("--first-frame", tmp_path / "missing.png"), "no such file"),
     ]
     for args, message in cases:
-        code, err = bad(tool, capsys, SHAPES, "--class", 1, "--steps", 1, "--save-dir", tmp_path / "out",
-                        "--no-progress", *args)
-        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+        code, _, err = run(tool, capsys, FRAMES_MODEL, "--class", 1, "--steps", 1, "--save-dir", tmp_path / "out",
+                           "--no-progress", *args)
+        assert code == 2 and len(err) == 1 and message in err[0], (args, err)
 
 
 class RecordingFlow(RectifiedFlow):

@@ -2,21 +2,15 @@
 import json
 from pathlib import Path
 
-import pytest
 import torch
 from safetensors.torch import save_file
 
 from opensora_lite.cli import run_cli
 
-from helpers import load_tool
+from helpers import SHAPES
 
-ROOT = Path(__file__).resolve().parents[1]
-SHAPES = ROOT / "configs" / "shapes" / "stdit_shapes.py"
+TOOL = "label_probe"  # the command the tool fixture runs
 
-
-@pytest.fixture(scope="module")
-def tool():
-    return load_tool("label_probe")
 
 
 def config_with_cache(tmp_path: Path, cache: Path) -> Path:

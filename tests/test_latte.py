@@ -5,13 +5,11 @@ map's refusals, the released UCF-101 key set, and tools/generate.py on the Latte
 Latte's tensors are (N, F, C, H, W); STDiT's are (N, C, T, H, W): the tests transpose at the boundary.
 """
 import math
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from opensora_lite.cli import run_cli
 from opensora_lite.config import load_config
 from opensora_lite.errors import CheckpointError
 from opensora_lite.models.convert import load_checkpoint
@@ -21,9 +19,10 @@ from opensora_lite.registry import MODELS, SCHEDULERS, build_module
 from opensora_lite.schedulers.settings import SamplingSettings
 
 from conftest import fixture_atol, forward_with_cfg, load_fixture
-from helpers import LOG_LINE, load_tool
+from helpers import ROOT, run
 
-ROOT = Path(__file__).resolve().parents[1]
+TOOL = "generate"  # the command the tool fixture runs
+
 UCF101 = str(ROOT / "configs" / "latte" / "ucf101_256.py")
 SKY = str(ROOT / "configs" / "latte" / "sky_256.py")
 RTOL = 1e-5
@@ -282,17 +281,6 @@ TINY = ["--random-init", "--no-progress", "--steps", "2", "--image_size", "(16, 
         "{'down_block_types': ('DownEncoderBlock2D', 'DownEncoderBlock2D'), 'up_block_types': ('UpDecoderBlock2D', "
         "'UpDecoderBlock2D'), 'block_out_channels': (8, 16), 'layers_per_block': 1, 'latent_channels': 4, "
         "'norm_num_groups': 4}"]
-
-
-@pytest.fixture(scope="module")
-def tool():
-    return load_tool("generate")
-
-
-def run(tool, capsys, *argv):
-    code = run_cli(tool.main, [str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, [line for line in err.splitlines() if line.strip() and not LOG_LINE.match(line)]
 
 
 def test_ucf101_config_runs_end_to_end_with_a_class_name(tool, capsys, tmp_path):

@@ -34,18 +34,10 @@ from opensora_lite.training.run_checkpoint import (
     save_run_checkpoint,
 )
 
-from helpers import LOG_LINE, TINY_INFERENCE, TINY_VAE, load_tool, run_train, write_config, write_latent_cache
+from helpers import TINY_INFERENCE, TINY_VAE, load_tool, run, run_train, write_config, write_latent_cache
 
 INFERENCE, TRAIN, TRAIN_VAE, VAE_RECON, MAKE_SHAPES = (
     load_tool(n) for n in ("generate", "train", "train_vae", "vae_recon", "make_shapes"))
-
-
-def run(tool, capsys, *argv):
-    """Run a tool's main in-process as its __main__ does; returns (exit code, stdout, error lines of stderr)."""
-    code = run_cli(tool.main, [str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err, err
-    return code, out, [line for line in err.splitlines() if line.strip() and not LOG_LINE.match(line)]
 
 
 class WritesAMarkerFile:

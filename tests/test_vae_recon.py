@@ -6,18 +6,14 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from opensora_lite.cli import run_cli
 from opensora_lite.data import video_read, video_write
 
-from helpers import TINY_VAE, load_tool
+from helpers import TINY_VAE, run
+
+TOOL = "vae_recon"  # the command the tool fixture runs
 
 CONFIG = TINY_VAE
 FRAMES, SIDE = 6, 16
-
-
-@pytest.fixture(scope="module")
-def tool():
-    return load_tool("vae_recon")
 
 
 @pytest.fixture
@@ -30,12 +26,6 @@ def setup(tmp_path):
     video_write.write_video(clips / "ramp.mp4", frames.astype(np.uint8), fps=8)  # (T, H, W, 3)
     (clips / "broken.mp4").write_bytes(b"not a video")
     return config, clips, tmp_path / "out"
-
-
-def run(tool, capsys, *argv):
-    code = run_cli(tool.main, [str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_reconstructs_reports_and_skips(tool, setup, capsys):
@@ -77,8 +67,7 @@ def test_never_overwrites_without_the_flag(tool, setup, capsys):
     assert run(tool, capsys, *argv)[0] == 0
     before = (out_dir / "ramp_recon.mp4").stat().st_mtime_ns
     code, _, err = run(tool, capsys, *argv)
-    assert code == 2 and "already exists" in err and "--overwrite" in err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and len(err) == 1 and "already exists" in err[0] and "--overwrite" in err[0], err
     assert (out_dir / "ramp_recon.mp4").stat().st_mtime_ns == before
     assert run(tool, capsys, *argv, "--overwrite")[0] == 0
 
@@ -98,7 +87,7 @@ def test_user_errors_are_one_line_with_exit_code_2(tool, setup, capsys, tmp_path
     for argv, message in cases:
         code, _, err = run(tool, capsys, *argv, "--no-progress")
         assert code == 2, argv
-        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert len(err) == 1 and message in err[0], err
 
 
 def save_weights(tool, config, path, seed):
@@ -140,7 +129,7 @@ def test_a_native_size_the_vae_cannot_take_suggests_the_nearest_size(tool, tmp_p
     clip = video_write.write_video(tmp_path / "in" / "wide.mp4", np.zeros((FRAMES, 16, 18, 3), np.uint8))
     code, out, err = run(tool, capsys, config, "--input", clip, "--frames", FRAMES, "--save-dir", tmp_path / "o",
                          "--no-progress", "--random-init")
-    assert code == 2 and "could be reconstructed" in err
+    assert code == 2 and any("could be reconstructed" in line for line in err), err
     assert "wide.mp4: native size 16x18 does not fit the VAE" in out and "use --size 16 16" in out
 
 

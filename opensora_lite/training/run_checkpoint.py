@@ -157,3 +157,20 @@ def load_run_checkpoint(path, required=("model", "ema", "optimizer")) -> tuple[d
     if missing or not isinstance(meta, dict) or "step" not in meta:
         raise CheckpointError(f"training checkpoint {path} is incomplete: missing {missing or [META + ' step']}")
     return tensors, meta
+
+
+def resume(model, run_dir, path=None, log: bool = True) -> tuple[int, dict | None, dict | None]:
+    """Load the weights of ``path`` (or of the run folder's newest complete checkpoint) into ``model``.
+
+    Returns ``(start step, checkpoint tensors, meta)``, or ``(0, None, None)`` for a fresh run.
+    """
+    from ..models.convert import load_checkpoint
+
+    path = Path(path) if path else latest_checkpoint(run_dir)
+    if path is None:
+        return 0, None, None
+    tensors, meta = load_run_checkpoint(path)
+    load_checkpoint(model, tensors["model"])
+    if log:
+        logger.info("resuming from %s (step %d)", path, meta["step"])
+    return meta["step"], tensors, meta

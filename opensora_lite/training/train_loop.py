@@ -30,7 +30,8 @@ from ..schedulers.settings import VideoSize
 from ..storage import save_checkpoint
 from .distributed import all_reduce_mean, init_distributed, make_booster
 from .frame_masks import FrameMaskSampler
-from .run_checkpoint import CKPT_DIR, latest_checkpoint, load_run_checkpoint, save_run_checkpoint
+from .run_checkpoint import CKPT_DIR, save_run_checkpoint
+from .run_checkpoint import resume as resume_run
 from .train_step import TrainStep, step_generator
 
 logger = logging.getLogger(__name__)
@@ -180,14 +181,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     if cfg.get("ckpt", {}).get("init"):
         load_checkpoint(model, cfg.ckpt.init, strict=False)
 
-    ckpt_path = Path(resume) if resume else latest_checkpoint(run_dir)
-    start_step, ckpt, meta = 0, None, None
-    if ckpt_path is not None:
-        ckpt, meta = load_run_checkpoint(ckpt_path)
-        start_step = meta["step"]
-        load_checkpoint(model, ckpt["model"])
-        if info.is_main:
-            logger.info("resuming from %s (step %d)", ckpt_path, start_step)
+    start_step, ckpt, meta = resume_run(model, run_dir, resume, log=info.is_main)
     trainer = TrainStep(model, s["lr"], s["weight_decay"], s["betas"], s["warmup_steps"], s["grad_clip"],
                         s["ema_decay"])
     if s["compile"]:

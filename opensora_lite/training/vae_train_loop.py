@@ -30,7 +30,8 @@ from ..eval.metrics import psnr
 from ..models.convert import load_checkpoint
 from ..registry import DATASETS, MODELS, build_module
 from ..storage import save_checkpoint
-from .run_checkpoint import latest_checkpoint, load_run_checkpoint, save_run_checkpoint
+from .run_checkpoint import resume as resume_run
+from .run_checkpoint import save_run_checkpoint
 from .train_loop import RUN_INFO, prepare_run_dir
 from .train_step import TrainStep, step_generator
 
@@ -190,13 +191,7 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
     trainable.requires_grad_(True)
     dataset = build_module(cfg.dataset, DATASETS, where=where)
 
-    ckpt_path = Path(resume) if resume else latest_checkpoint(run_dir)
-    start_step, ckpt, meta = 0, None, None
-    if ckpt_path is not None:
-        ckpt, meta = load_run_checkpoint(ckpt_path)
-        start_step = meta["step"]
-        load_checkpoint(vae, ckpt["model"])
-        logger.info("resuming from %s (step %d)", ckpt_path, start_step)
+    start_step, ckpt, meta = resume_run(vae, run_dir, resume)
     trainer = TrainStep(vae, s["lr"], s["weight_decay"], warmup_steps=s["warmup_steps"], grad_clip=s["grad_clip"],
                         ema_decay=s["ema_decay"])
     if ckpt is not None:
