@@ -5,7 +5,7 @@
     out = pipe(classes=["square-left"], num_frames=16)
     out.save("samples/")
 """
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["VideoOutput", "VideoPipeline", "__version__"]
 

@@ -22,7 +22,7 @@ model = dict(input_size=(9, 8, 8))  # latent (T', H', W') of 17 frames at 64x64;
 train = dict(
     outputs="runs/stdit_shapes_frames",
     latent_cache="data/shapes/latents_17.safetensors",
-    # Which latent frames are given (clean, no loss): one model for every mode (engine/frame_masks.py).
+    # Which latent frames are given (clean, no loss): one model for every mode (training/frame_masks.py).
     # first = image-to-video, first_k = continuation and each window of a long video.
     frame_mask=dict(none=0.4, first=0.25, first_k=0.25, last_k=0.1, max_k=7),
 )
@@ -30,5 +30,5 @@ train = dict(
 ckpt = dict(model="weights/shapes/frames/stdit.safetensors", vae="weights/shapes/frames/vae.safetensors")
 
 # Long and continued clips are made in windows of 17 frames, each given the last 9 frames made (5 latent
-# frames) and adding 8; every window is aligned: 1 + 8 x 2 frames (engine/frame_plan.py).
+# frames) and adding 8; every window is aligned: 1 + 8 x 2 frames (inference/frame_plan.py).
 inference = dict(num_frames=16, fps=8, window=dict(frames=17, overlap=9, aligned=True))
