@@ -488,7 +488,7 @@ def test_a_killed_rank_ends_the_job_in_bounded_time_and_it_resumes(tmp_path, mon
     assert not Path(f"/proc/{workers[0]}").exists() or "zombie" in Path(f"/proc/{workers[0]}/status").read_text()
 
     last = int(latest_checkpoint(run_dir).name[len("step_"):])
-    with caplog.at_level("INFO", logger="opensora_lite.training.train_loop"):
+    with caplog.at_level("INFO", logger="opensora_lite.training.run_checkpoint"):
         summary = train_here(config, **{"train.max_steps": last + 2})  # one process: same global batch
     assert summary["step"] == last + 2
     assert f"step_{last:08d} (step {last})" in caplog.text
