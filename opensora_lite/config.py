@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from mmengine.config import Config
 
 from .errors import CheckpointError, ConfigError
+from .storage import latest_checkpoint
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 RUN_CONFIG = "config.py"  # a training run folder holds its config ...
@@ -76,9 +77,14 @@ def resolve_shipped_ckpts(cfg: Config) -> None:
             ckpt[key] = find_shipped(value) or value
 
 
-def resolve_config(config) -> tuple:
-    """``(config file, default weights or None)`` of a config path or of a training run folder (its
-    ``config.py`` and, once the run has finished, ``model_ema.safetensors``)."""
+def resolve_config(config, weights_given: bool = False) -> tuple:
+    """``(config file, the run's weights or None)`` of a config path or of a training run folder (its
+    ``config.py`` and, once the run has finished, ``model_ema.safetensors``).
+
+    A run folder without finished weights is refused, naming its newest checkpoint and the ``--ckpt`` that
+    samples it, unless ``weights_given`` (``--ckpt`` or ``--random-init``): it never falls back to the weights
+    its config names, which are another model's.
+    """
     config = Path(config)
     if not config.is_dir():
         return config, None
@@ -86,7 +92,14 @@ def resolve_config(config) -> tuple:
         raise ConfigError(f"config {config} is a directory, neither a config file nor a training run folder "
                           f"(one holds {RUN_CONFIG}); pass a Python config such as configs/shapes/stdit_shapes.py")
     weights = config / RUN_WEIGHTS
-    return config / RUN_CONFIG, weights if weights.is_file() else None
+    if weights.is_file() or weights_given:
+        return config / RUN_CONFIG, weights if weights.is_file() else None
+    newest = latest_checkpoint(config)
+    if newest is None:
+        raise CheckpointError(f"run folder {config} has no weights yet: {RUN_WEIGHTS} is written when the run "
+                              f"finishes and it has saved no checkpoint; let it train (or pass --ckpt WEIGHTS)")
+    raise CheckpointError(f"run folder {config} is not finished ({RUN_WEIGHTS} is written at train.max_steps); its "
+                          f"newest checkpoint is {newest}: sample it with --ckpt {newest / 'ema.safetensors'}")
 
 
 def load_config(path: str, overrides: Mapping[str, Any] | None = None) -> Config:

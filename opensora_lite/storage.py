@@ -7,6 +7,9 @@
 * :func:`atomic_path` / :func:`atomic_writer`: any file written so that a reader sees the old one or the whole
   new one, never a torn write.
 
+* :func:`complete_checkpoints` / :func:`latest_checkpoint`: the training checkpoint folders of a run that were
+  written to the end (``training/run_checkpoint.py`` writes and reads them).
+
 Fitting a state dict to a model (key maps of DiT and Latte, shape checks) is ``models/convert.py``.
 """
 import argparse
@@ -226,3 +229,30 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"checkpoint {path} has an unknown extension; use {', '.join(SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES)}"
         )
     return as_state_dict(obj, f"checkpoint {path}")
+
+
+#################################################################################
+#                        Checkpoint folders of a run                            #
+#################################################################################
+
+CKPT_DIR = "checkpoints"  # <run>/checkpoints/step_00000100/ holds one training checkpoint
+META = "meta.json"  # written last: a folder without it is not complete
+TMP_SUFFIX = ".tmp"  # a folder being written or deleted
+
+
+def complete_checkpoints(run_dir) -> list[Path]:
+    """Complete checkpoint folders of a run, oldest first; ``.tmp`` folders (incomplete) are ignored.
+
+    Read-only, so it is safe to call while the run is writing a checkpoint.
+    """
+    root = Path(run_dir) / CKPT_DIR
+    if not root.is_dir():
+        return []
+    found = [path for path in root.iterdir() if path.is_dir() and path.name.startswith("step_")
+             and not path.name.endswith(TMP_SUFFIX) and (path / META).is_file()]
+    return sorted(found, key=lambda p: int(p.name[len("step_"):]))
+
+
+def latest_checkpoint(run_dir) -> Path | None:
+    found = complete_checkpoints(run_dir)
+    return found[-1] if found else None

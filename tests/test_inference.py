@@ -5,7 +5,7 @@ import torch
 
 from opensora_lite.data.video_read import read_video
 
-from helpers import ROOT, SHAPES, run
+from helpers import ROOT, SHAPES, TINY_INFERENCE, run
 
 TOOL = "generate"  # the command the tool fixture runs
 
@@ -111,3 +111,40 @@ def test_the_demo_sample_is_the_one_the_code_gave_before_the_restructuring(tool,
     assert code == 0, err
     written = read_video(tmp_path / "5-0.mp4", 16, start=0)[:, ::5]  # (3, 4, 64, 64), through x264 at CRF 12
     assert (written - pinned[0]).abs().mean() < 0.02  # measured 0.0125: the codec's loss, not another sample
+
+
+def test_an_unfinished_run_folder_is_refused_never_sampled_with_other_weights(tool, capsys, tmp_path):
+    """A run folder without model_ema.safetensors used to generate with the weights its config names (the
+    shipped model): another model's video presented as the run's. Now it is one line naming the newest
+    checkpoint and the --ckpt that samples it, and that --ckpt gives the run's own EMA weights."""
+    from opensora_lite import VideoPipeline
+    from opensora_lite.config import load_config
+    from opensora_lite.errors import CheckpointError
+    from opensora_lite.registry import MODELS, build_module
+    from opensora_lite.storage import save_checkpoint
+
+    run_dir = tmp_path / "try800"
+    run_dir.mkdir()
+    (tmp_path / "cfg.py").write_text(TINY_INFERENCE)
+    cfg = load_config(str(tmp_path / "cfg.py"))
+    torch.manual_seed(0)
+    others, vae = tmp_path / "others.safetensors", tmp_path / "vae.safetensors"
+    save_checkpoint(build_module(cfg.model, MODELS), others)  # the weights the config names: not this run's
+    save_checkpoint(build_module(cfg.vae, MODELS), vae)
+    (run_dir / "config.py").write_text(TINY_INFERENCE + f"ckpt = dict(model={str(others)!r}, vae={str(vae)!r})\n")
+    args = ("--steps", 1, "--save-dir", tmp_path / "out", "--no-progress")
+
+    code, _, err = run(tool, capsys, run_dir, *args)
+    assert code == 2 and len(err) == 1 and "has no weights yet" in err[0], err
+    step = run_dir / "checkpoints" / "step_00000400"
+    step.mkdir(parents=True)
+    own = build_module(cfg.model, MODELS)
+    save_checkpoint(own, step / "ema.safetensors")
+    (step / "meta.json").write_text('{"step": 400}')
+    code, _, err = run(tool, capsys, run_dir, *args)
+    assert code == 2 and len(err) == 1 and f"--ckpt {step / 'ema.safetensors'}" in err[0], err
+    with pytest.raises(CheckpointError, match="not finished"):
+        VideoPipeline.from_config(run_dir)
+    pipe = VideoPipeline.from_config(run_dir, ckpt=step / "ema.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(pipe.model.state_dict().values(), own.state_dict().values()))
+    assert run(tool, capsys, run_dir, "--ckpt", step / "ema.safetensors", *args)[0] == 0

@@ -94,7 +94,7 @@ def cli_classes(tokens, cfg, where: str) -> tuple[list[int] | None, tuple[str, .
 
 def main(argv):
     args = parse_args(argv)
-    config_file, run_weights = resolve_config(args.config)
+    config_file, run_weights = resolve_config(args.config, weights_given=bool(args.ckpt or args.random_init))
     cfg = load_config(str(config_file), args.overrides)
     class_ids, names = cli_classes(args.classes, cfg, args.config)
     if args.list_classes:

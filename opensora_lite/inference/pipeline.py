@@ -66,11 +66,12 @@ class VideoPipeline:
     def from_config(cls, config: Union[str, Path], ckpt=None, vae_ckpt=None, random_init: bool = False,
                     overrides: Optional[dict] = None, device="cpu") -> "VideoPipeline":
         """Build from a Python config (found locally or among the shipped ones) or a training run folder
-        (its ``config.py`` and ``model_ema.safetensors``), and load the weights the config names.
+        (its ``config.py`` and ``model_ema.safetensors``; an unfinished run needs ``ckpt``), and load the
+        weights the config names.
 
         ``random_init`` skips loading (smoke runs and benchmarks), loudly.
         """
-        config, run_weights = resolve_config(config)
+        config, run_weights = resolve_config(config, weights_given=bool(ckpt or random_init))
         cfg = load_config(str(config), overrides)
         return cls.from_loaded_config(cfg, str(config), ckpt or run_weights, vae_ckpt, random_init, device)
 

@@ -16,12 +16,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError
+from ..storage import CKPT_DIR, META, TMP_SUFFIX, complete_checkpoints, latest_checkpoint
 
 logger = logging.getLogger(__name__)
 
-CKPT_DIR = "checkpoints"
-META = "meta.json"
-TMP_SUFFIX = ".tmp"
 
 
 ##################################################################################
@@ -118,24 +116,6 @@ def _remove_stale_tmp(root: Path) -> None:
         for path in root.glob("*" + TMP_SUFFIX):
             logger.warning("removing incomplete checkpoint %s (a write was interrupted)", path)
             shutil.rmtree(path, ignore_errors=True)
-
-
-def complete_checkpoints(run_dir) -> list[Path]:
-    """Complete checkpoint folders of a run, oldest first; ``.tmp`` folders (incomplete) are ignored.
-
-    Read-only, so it is safe to call while the run is writing a checkpoint.
-    """
-    root = Path(run_dir) / CKPT_DIR
-    if not root.is_dir():
-        return []
-    found = [path for path in root.iterdir() if path.is_dir() and path.name.startswith("step_")
-             and not path.name.endswith(TMP_SUFFIX) and (path / META).is_file()]
-    return sorted(found, key=lambda p: int(p.name[len("step_"):]))
-
-
-def latest_checkpoint(run_dir) -> Path | None:
-    found = complete_checkpoints(run_dir)
-    return found[-1] if found else None
 
 
 def load_run_checkpoint(path, required=("model", "ema", "optimizer")) -> tuple[dict, dict]:
