@@ -4,7 +4,7 @@ PY ?= python3
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install install-dist demo test test-fast shapes-model
+.PHONY: install install-dist install-browser demo serve test test-fast shapes-model
 
 # ffmpeg (the Debian package) cuts and rotates the test videos of tests/test_video_io.py with -c copy;
 # apt-get runs only where it is missing.
@@ -15,12 +15,23 @@ install:
 
 # colossalai 0.5.0 declares pins that conflict with everything else: the [train] extras are the packages it
 # really imports, and colossalai itself is installed without its dependencies (docs/install.md).
-install-dist: install
+install-dist: install install-browser
 	$(PIP) install -q -e ".[train,test,dev]"
 	$(PIP) install -q --no-deps colossalai==0.5.0
 
+# The web demo's browser test (tests/test_demo.py) drives Debian's chromium with selenium; apt-get runs only where
+# they are missing.
+install-browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
 demo: install
 	$(PY) tools/generate.py configs/shapes/stdit_shapes.py --class 5 --frames 16 --save-dir samples/demo
+
+# The web demo on http://127.0.0.1:7860 with the shipped model (Gradio: the [demo] extra).
+serve: install
+	$(PIP) install -q -e ".[demo]"
+	$(PY) tools/serve.py
 
 test: install-dist
 	$(PY) -m ruff check .

@@ -11,10 +11,10 @@ import sys
 from helpers import ROOT
 
 CONFIG = "configs/shapes/stdit_shapes.py"
-# Training, evaluation, diffusers (the 2-D VAE is our own module) and torch's compiler: seconds of imports that
-# sampling never uses.
+# Training, evaluation, diffusers (the 2-D VAE is our own module), torch's compiler and the web demo's Gradio:
+# seconds of imports that sampling never uses.
 NOT_ON_THE_INFERENCE_PATH = ("colossalai", "transformers", "peft", "bitsandbytes", "torchmetrics", "diffusers",
-                             "torch._dynamo")
+                             "torch._dynamo", "gradio", "opensora_lite.demo")
 
 CHILD = f"""
 import json, sys
