@@ -149,16 +149,27 @@ def test_training_keeps_linear_and_gelu(fused_calls):
 
 @pytest.mark.slow
 def test_bf16_sampling_on_a_cpu_without_avx512(tmp_path):
-    """The shipped model's bf16 sample on a CPU whose oneDNN has no bf16 kernels (issue #23): it ran the
-    fused op's bf16 path and crashed. oneDNN and ATen are capped at AVX2 in a subprocess."""
-    probe = ("import torch; from opensora_lite.models import cpu_speed; "
-             "print(cpu_speed.fused_gelu_works(torch.float32), cpu_speed.fused_gelu_works(torch.bfloat16))")
-    env = {**os.environ, **AVX2_ONLY}
+    """The shipped model's bf16 sample where oneDNN has no bf16 kernels (issue #23): the fused op's bf16 path ran
+    and crashed. oneDNN is capped at AVX2 in a subprocess; ATen keeps the host's ISA, so on an AVX-512 host the
+    fused path is still probed (fp32 passes, bf16 fails) and the crash path of the issue is exercised."""
+    probe = ("import torch; from opensora_lite.models import cpu_speed; print(torch.backends.cpu.get_cpu_capability(),"
+             " cpu_speed.fused_gelu_works(torch.float32), cpu_speed.fused_gelu_works(torch.bfloat16))")
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
     answers = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
-    assert answers.stdout.split() == ["True", "False"], answers  # fp32 fused, bf16 plain: no bf16 inner product
+    capability, fp32, bf16 = answers.stdout.split()
+    assert (fp32, bf16) == (str(capability.startswith("AVX512")), "False"), answers.stdout
     cmd = [sys.executable, str(ROOT / "tools" / "generate.py"), "configs/shapes/stdit_shapes.py", "--class", "5",
            "--dtype", "bf16", "--save-dir", str(tmp_path), "--no-progress"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     verdict = judge_clip(read_video(tmp_path / "5-0.mp4", num_frames=16))
     assert (verdict["shape"], verdict["direction"]) == ("square", "left"), verdict
+
+
+def test_the_fused_path_is_off_without_avx512():
+    """It pays only with AVX-512 (module docstring): on an AVX2 CPU (ATen and oneDNN capped) it is never used."""
+    probe = ("import torch; from opensora_lite.models import cpu_speed; "
+             "print(cpu_speed.fused_gelu_works(torch.float32), cpu_speed.fused_gelu_works(torch.bfloat16))")
+    answers = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **AVX2_ONLY}, capture_output=True,
+                             text=True, check=True)
+    assert answers.stdout.split() == ["False", "False"], answers.stdout

@@ -6,6 +6,10 @@
 
 - **Fused fc1 + tanh-GELU.** PyTorch's CPU tanh-GELU kernel costs as much as a third of the fc1 matmul in
   front of it; oneDNN applies the same function as a post-op of the matmul, nearly for free (equal to 5e-7).
+  It pays only where oneDNN's matmul is as fast as the one it replaces, on CPUs with AVX-512: there a
+  2048x384 -> 1536 fc1 + GELU took 13.0 ms fused against 15.7 ms unfused; with oneDNN, ATen and MKL capped
+  at AVX2 the fused call's matmul is slower than MKL's and the whole fp32 forward was 0.94x Latte fused
+  against 1.02x unfused (``benchmarks/README.md``, issue #23), so without AVX-512 it is not used.
   It is the private op ``torch.ops.mkldnn._linear_pointwise``, so it is used only where it was seen to work:
   probed once per dtype (bf16 needs AVX-512 or AMX in oneDNN; on an AVX2-only CPU its bf16 inner product
   does not exist), and a failure at call time switches that dtype off for the process. It has no autograd,
@@ -69,10 +73,13 @@ def linear_gelu(x: torch.Tensor, linear: nn.Module, act: nn.Module) -> torch.Ten
 
 
 def fused_gelu_works(dtype: torch.dtype) -> bool:
-    """Whether oneDNN's fused linear + tanh-GELU runs in ``dtype`` here and agrees with Linear + GELU.
+    """Whether oneDNN's fused linear + tanh-GELU pays here (an AVX-512 CPU), runs in ``dtype`` and agrees with
+    Linear + GELU.
 
     Probed once per dtype, with autocast off (under bf16 autocast the fp32 reference would itself be bf16).
     """
+    if dtype not in _fused_gelu_works and not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        _fused_gelu_works[dtype] = False  # AVX2 and older: oneDNN's matmul is slower than MKL's (module docstring)
     if dtype not in _fused_gelu_works:
         g = torch.Generator().manual_seed(0)
         x, w, b = (t.to(dtype) for t in (torch.randn(2, 8, generator=g), torch.randn(4, 8, generator=g),
