@@ -195,7 +195,8 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         wait.until(lambda d: [li for li in d.find_elements(By.CSS_SELECTOR, "ul[role=listbox] li")
                               if li.text.strip() == "5 square-left"])[0].click()
         frames = driver.find_element(By.CSS_SELECTOR, "#frames input")
-        frames.send_keys(Keys.CONTROL, "a", "16")
+        frames.clear()
+        frames.send_keys("16", Keys.TAB)  # a number field takes its value when it loses focus
         driver.find_element(By.ID, "generate").click()
         wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("5 square-left"))
         duration = wait.until(lambda d: d.execute_script(
@@ -219,7 +220,9 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         assert "Traceback" not in driver.page_source
 
         driver.find_element(By.CSS_SELECTOR, "#clip button[aria-label='Clear']").click()
-        driver.find_element(By.ID, "seed").find_element(By.TAG_NAME, "input").send_keys(Keys.CONTROL, "a", "3")
+        seed = driver.find_element(By.CSS_SELECTOR, "#seed input")
+        seed.clear()
+        seed.send_keys("3", Keys.TAB)
         driver.find_element(By.ID, "generate").click()
         wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("5 square-left"))
     finally:
