@@ -4,7 +4,7 @@ PY ?= python3
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install install-dist install-browser demo serve test test-fast shapes-model
+.PHONY: install install-train install-dist install-browser demo serve test test-fast shapes-model
 
 # ffmpeg (the Debian package) cuts and rotates the test videos of tests/test_video_io.py with -c copy;
 # apt-get runs only where it is missing.
@@ -15,9 +15,14 @@ install:
 
 # colossalai 0.5.0 declares pins that conflict with everything else: the [train] extras are the packages it
 # really imports, and colossalai itself is installed without its dependencies (docs/install.md).
-install-dist: install install-browser
-	$(PIP) install -q -e ".[train,test,dev]"
+# Training in one step: the [train] extras are what colossalai really imports, and colossalai goes in without its
+# declared pins (the resolver warnings it prints are expected: docs/install.md).
+install-train: install
+	$(PIP) install -q -e ".[train]"
 	$(PIP) install -q --no-deps colossalai==0.5.0
+
+install-dist: install-train install-browser
+	$(PIP) install -q -e ".[train,test,dev]"
 
 # The web demo's browser test (tests/test_demo.py) drives Debian's chromium with selenium; apt-get runs only where
 # they are missing.

@@ -75,9 +75,32 @@ def test_missing_colossalai_names_the_install_command(monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)  # the import fails as if it were not installed
     with pytest.raises(UserError) as err:
         make_booster("ddp", "fp32", 1.0, torch.device("cpu"))
-    assert f"`{COLOSSALAI_INSTALL}`" in str(err.value) and "\n" not in str(err.value)
+    assert COLOSSALAI_INSTALL in str(err.value) and "\n" not in str(err.value)
     assert COLOSSALAI_INSTALL == "pip install --no-deps colossalai==0.5.0"
     assert COLOSSALAI_INSTALL in (ROOT / "docs" / "install.md").read_text()
+    assert "make install-train" in str(err.value) and "install-train:" in (ROOT / "Makefile").read_text()
+
+
+def test_a_missing_training_package_stops_the_run_before_any_work(monkeypatch, tmp_path, capsys):
+    """A new user's first run used to stop after 30 s of encoding (colossalai missing), the second on peft:
+    now the first line says the one install step, and nothing was written."""
+    from helpers import load_tool, run, write_config, write_latent_cache
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # colossalai imports it: as if it were not installed
+    for name in [m for m in sys.modules if m.startswith("colossalai")]:
+        monkeypatch.delitem(sys.modules, name)
+    config = write_config(tmp_path, tmp_path / "run", write_latent_cache(tmp_path / "latents.safetensors"))
+    code, _, err = run(load_tool("train"), capsys, config)
+    assert code == 2 and len(err) == 1 and "cannot import 'peft'" in err[0] and "make install-train" in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_shorter_than_its_warmup_is_a_warning(caplog):
+    from opensora_lite.training.train_loop import train_settings
+
+    with caplog.at_level("WARNING"):
+        train_settings({"train": dict(max_steps=50, warmup_steps=100)})
+    assert "train.max_steps 50 is below train.warmup_steps 100" in caplog.text
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ PLUGINS = ("ddp", "zero1", "zero2")
 # colossalai's declared pins conflict with everything else: it is installed on its own, without its dependencies
 # (the ones it really imports are the [train] extras).
 COLOSSALAI_INSTALL = "pip install --no-deps colossalai==0.5.0"
+TRAIN_INSTALL = 'make install-train (or: pip install -e ".[train]" && ' + COLOSSALAI_INSTALL + ")"
 PRECISIONS = ("fp32", "bf16")
 # A rank that waits this long on a collective gives up: a dead peer ends the run instead of hanging it.
 DEFAULT_TIMEOUT_S = 300
@@ -90,10 +91,18 @@ def _patch_colossalai_for_cpu() -> None:
 
 def missing_colossalai_message(module: str | None) -> str:
     """The one-line fix for a failed colossalai import: colossalai itself, or one of the packages it imports."""
-    if module and module.split(".")[0] == "colossalai":
-        return f"training needs colossalai, which is not installed: run `{COLOSSALAI_INSTALL}` (docs/install.md)"
-    return (f"colossalai cannot import {module!r}: install the training extras with "
-            f"`pip install \"opensora_lite[train]\"` (docs/install.md)")
+    what = ("colossalai, which is not installed" if module and module.split(".")[0] == "colossalai"
+            else f"colossalai, which cannot import {module!r}")
+    return f"training needs {what}: install the training packages in one step with `{TRAIN_INSTALL}` (docs/install.md)"
+
+
+def require_colossalai() -> None:
+    """Import what training needs from colossalai now, so a missing package stops the run before any work."""
+    try:
+        import colossalai.booster  # noqa: F401
+        import colossalai.booster.plugin  # noqa: F401
+    except ModuleNotFoundError as err:
+        raise UserError(missing_colossalai_message(err.name)) from None
 
 
 def make_booster(plugin: str, precision: str, max_grad_norm: float, device: torch.device):

@@ -28,7 +28,7 @@ from ..models.convert import load_checkpoint
 from ..registry import DATASETS, MODELS, SCHEDULERS, build_module
 from ..schedulers.settings import VideoSize
 from ..storage import save_checkpoint
-from .distributed import all_reduce_mean, init_distributed, make_booster
+from .distributed import all_reduce_mean, init_distributed, make_booster, require_colossalai
 from .frame_masks import FrameMaskSampler
 from .run_checkpoint import CKPT_DIR, save_run_checkpoint
 from .run_checkpoint import resume as resume_run
@@ -63,7 +63,16 @@ def train_settings(cfg) -> dict:
         raise ConfigError(f"train.betas must be two numbers in [0, 1), got {betas!r}")
     if not isinstance(settings["compile"], bool):
         raise ConfigError(f"train.compile must be True or False, got {settings['compile']!r}")
+    warn_short_run(settings, "train")
     return settings
+
+
+def warn_short_run(settings: dict, section: str) -> None:
+    """A run shorter than its learning-rate warm-up never reaches its learning rate: say so."""
+    if settings["max_steps"] < settings["warmup_steps"]:
+        logger.warning("%s.max_steps %d is below %s.warmup_steps %d: the learning rate never reaches %s.lr "
+                       "(%.3g of it at the last step)", section, settings["max_steps"], section,
+                       settings["warmup_steps"], section, settings["max_steps"] / settings["warmup_steps"])
 
 
 ##################################################################################
@@ -162,6 +171,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     ``resume``: None (resume from the latest checkpoint of the run folder, if any), or a checkpoint path.
     """
     s = train_settings(cfg)
+    require_colossalai()  # before the run folder, the data or the latent cache: a missing package costs nothing
     info = init_distributed()
     run_dir = Path(s["outputs"])
     if info.is_main:

@@ -32,7 +32,7 @@ from ..registry import DATASETS, MODELS, build_module
 from ..storage import save_checkpoint
 from .run_checkpoint import resume as resume_run
 from .run_checkpoint import save_run_checkpoint
-from .train_loop import RUN_INFO, prepare_run_dir
+from .train_loop import RUN_INFO, prepare_run_dir, warn_short_run
 from .train_step import TrainStep, step_generator
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ def vae_train_settings(cfg) -> dict:
     if s["perceptual_weight"] > 0 and not (s["perceptual_backbone"] and Path(s["perceptual_backbone"]).is_file()):
         raise ConfigError(f"vae_train.perceptual_weight > 0 needs vae_train.perceptual_backbone: a local TorchScript "
                           f"file of a feature network, got {s['perceptual_backbone']!r}")
+    warn_short_run(s, "vae_train")
     return s
 
 
