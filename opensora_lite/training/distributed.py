@@ -97,7 +97,12 @@ def missing_colossalai_message(module: str | None) -> str:
 
 
 def require_colossalai() -> None:
-    """Import what training needs from colossalai now, so a missing package stops the run before any work."""
+    """Import what training needs from colossalai now, so a missing package stops the run before any work.
+
+    colossalai imports bitsandbytes, whose CPU backend logs a warning about a kernel hub it cannot reach (no
+    network, and nothing the trainer uses): that logger is kept to errors, so a refusal stays one line.
+    """
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     try:
         import colossalai.booster  # noqa: F401
         import colossalai.booster.plugin  # noqa: F401
