@@ -96,8 +96,9 @@ def isa_info() -> dict:
     from opensora_lite.models import cpu_speed
 
     caps = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
+    flags = cpu_flags()
     return dict(
-        avx512f="avx512f" in cpu_flags(), avx512_bf16="avx512_bf16" in cpu_flags(), amx_bf16="amx_bf16" in cpu_flags(),
+        avx512f="avx512f" in flags, avx512_bf16="avx512_bf16" in flags, amx_bf16="amx_bf16" in flags,
         onednn_bf16=bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
         fused_gelu={name: cpu_speed.fused_gelu_works(dtype)
                     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))},

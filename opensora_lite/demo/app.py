@@ -3,7 +3,6 @@
 One model per served config, loaded once. Requests queue one at a time (the page shows each its place);
 a bad request is one line in the page's status, and the server goes on serving.
 """
-import math
 import tempfile
 from pathlib import Path
 
@@ -41,8 +40,7 @@ def build_app(pipes: dict, limits: Limits, jobs_dir=None) -> gr.Blocks:
         pipe = pipes[config]
         class_name = None if not pipe.num_classes or not class_label else str(class_label).split(" ", 1)[0]
         try:
-            request = DemoRequest(config, class_name, _int(frames, "frames"), _int(steps, "steps"), sampler,
-                                  _number(cfg_scale, "guidance"), _int(seed, "seed"), first_frame, clip)
+            request = DemoRequest(config, class_name, frames, steps, sampler, cfg_scale, seed, first_frame, clip)
             result = run_job(pipe, request, limits, jobs_dir)
         except UserError as err:  # one line in the page; the server goes on
             return None, None, None, f"error: {err}"
@@ -90,16 +88,3 @@ def build_app(pipes: dict, limits: Limits, jobs_dir=None) -> gr.Blocks:
         button.click(generate, [config, class_label, frames, steps, sampler, cfg_scale, seed, first_frame, clip],
                      [video, grid, files, status], api_name="generate")
     return app.queue(default_concurrency_limit=1, max_size=32)
-
-
-def _number(value, name: str) -> float:
-    if value is None or not math.isfinite(float(value)):
-        raise UserError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _int(value, name: str) -> int:
-    number = _number(value, name)
-    if number != int(number):
-        raise UserError(f"{name} must be a whole number, got {value!r}")
-    return int(number)

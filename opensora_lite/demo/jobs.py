@@ -53,9 +53,8 @@ class JobResult:
 
 
 def check_request(request: DemoRequest, limits: Limits) -> None:
-    """Refuse a request that asks for too much or names a bad file, before the model runs."""
-    if request.first_frame and request.extend:
-        raise UserError("give either a first frame (image-to-video) or a clip to continue, not both")
+    """Refuse a request that asks for too much or names a bad file, before the model runs (what the pipeline
+    refuses itself, such as a first frame together with a clip, is left to it)."""
     values = dict(frames=request.frames, steps=request.steps, seed=request.seed, cfg_scale=request.cfg_scale)
     check_settings(values, "request", positive_ints=("frames", "steps"), non_negative_ints=("seed",),
                    numbers=("cfg_scale",))

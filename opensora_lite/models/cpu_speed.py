@@ -39,10 +39,6 @@ def set_enabled(flag: bool) -> None:
     _enabled = bool(flag)
 
 
-def enabled() -> bool:
-    return _enabled
-
-
 #################################################################################
 #                                   Attention                                   #
 #################################################################################
@@ -74,25 +70,28 @@ def linear_gelu(x: torch.Tensor, linear: nn.Module, act: nn.Module) -> torch.Ten
 
 def fused_gelu_works(dtype: torch.dtype) -> bool:
     """Whether oneDNN's fused linear + tanh-GELU pays here (an AVX-512 CPU), runs in ``dtype`` and agrees with
-    Linear + GELU.
-
-    Probed once per dtype, with autocast off (under bf16 autocast the fp32 reference would itself be bf16).
-    """
-    if dtype not in _fused_gelu_works and not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
-        _fused_gelu_works[dtype] = False  # AVX2 and older: oneDNN's matmul is slower than MKL's (module docstring)
+    Linear + GELU. Answered once per dtype."""
     if dtype not in _fused_gelu_works:
-        g = torch.Generator().manual_seed(0)
-        x, w, b = (t.to(dtype) for t in (torch.randn(2, 8, generator=g), torch.randn(4, 8, generator=g),
-                                         torch.randn(4, generator=g)))
-        try:
-            with torch.autocast("cpu", enabled=False):
-                fused = _fused_linear_gelu(x, w, b).float()
-                reference = F.gelu(F.linear(x.float(), w.float(), b.float()), approximate="tanh")
-            tolerance = 1e-5 if dtype == torch.float32 else 5e-2  # bf16 rounds to 8 mantissa bits
-            _fused_gelu_works[dtype] = bool(torch.allclose(fused, reference, atol=tolerance, rtol=tolerance))
-        except (AttributeError, RuntimeError, NotImplementedError):
-            _fused_gelu_works[dtype] = False
+        # AVX2 and older: oneDNN's matmul is slower than MKL's (module docstring), so the op is not even tried
+        pays = torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+        _fused_gelu_works[dtype] = pays and _agrees_with_linear_gelu(dtype)
     return _fused_gelu_works[dtype]
+
+
+def _agrees_with_linear_gelu(dtype: torch.dtype) -> bool:
+    """Run the fused op once on a small input, with autocast off (under bf16 autocast the fp32 reference would
+    itself be bf16), and compare it with Linear + GELU."""
+    g = torch.Generator().manual_seed(0)
+    x, w, b = (t.to(dtype) for t in (torch.randn(2, 8, generator=g), torch.randn(4, 8, generator=g),
+                                     torch.randn(4, generator=g)))
+    try:
+        with torch.autocast("cpu", enabled=False):
+            fused = _fused_linear_gelu(x, w, b).float()
+            reference = F.gelu(F.linear(x.float(), w.float(), b.float()), approximate="tanh")
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return False
+    tolerance = 1e-5 if dtype == torch.float32 else 5e-2  # bf16 rounds to 8 mantissa bits
+    return bool(torch.allclose(fused, reference, atol=tolerance, rtol=tolerance))
 
 
 def _fused_linear_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

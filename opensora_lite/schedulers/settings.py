@@ -28,9 +28,10 @@ class SamplingSettings:
     progress: bool = True  # a tqdm bar over the steps
 
     def __post_init__(self):
-        given = {k: v for k, v in (("steps", self.steps), ("cfg_scale", self.cfg_scale)) if v is not None}
-        check_settings(given, "sampling", positive_ints=[k for k in ("steps",) if k in given],
-                       numbers=[k for k in ("cfg_scale",) if k in given])
+        if self.steps is not None:
+            check_settings(dict(steps=self.steps), "sampling", positive_ints=("steps",))
+        if self.cfg_scale is not None:
+            check_settings(dict(cfg_scale=self.cfg_scale), "sampling", numbers=("cfg_scale",))
         if self.sampler is not None and not isinstance(self.sampler, str):
             raise ConfigError(f"sampling.sampler must be a sampler name, got {self.sampler!r}")
 

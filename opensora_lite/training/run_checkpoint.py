@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError
+from ..models.convert import load_checkpoint
 from ..storage import CKPT_DIR, META, TMP_SUFFIX, complete_checkpoints, latest_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -144,8 +145,6 @@ def resume(model, run_dir, path=None, log: bool = True) -> tuple[int, dict | Non
 
     Returns ``(start step, checkpoint tensors, meta)``, or ``(0, None, None)`` for a fresh run.
     """
-    from ..models.convert import load_checkpoint
-
     path = Path(path) if path else latest_checkpoint(run_dir)
     if path is None:
         return 0, None, None
