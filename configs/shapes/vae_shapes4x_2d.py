@@ -13,5 +13,5 @@ vae = dict(vae_2d=dict(config=dict(
     block_out_channels=(32, 64, 64),
 )))
 dataset = dict(source="data/shapes_frames/train.csv", num_frames=num_frames)
-vae_train = dict(outputs="runs/vae_shapes4x_2d", max_steps=600, warmup_steps=50, ema_decay=0.995, ckpt_every=300,
-                 sample_every=300)
+vae_train = dict(outputs="runs/vae_shapes4x_2d", max_steps=1500, warmup_steps=50, ema_decay=0.995, ckpt_every=500,
+                 sample_every=500)
