@@ -169,10 +169,16 @@ def read_config(path: str | os.PathLike) -> dict | None:
 #################################################################################
 
 
+HF_WEIGHTS = "model.safetensors"  # the weights file of a Hugging Face PreTrainedModel folder
+
+
 def _existing_file(path: str | os.PathLike) -> Path:
     path = Path(path)
+    if path.is_dir() and (path / HF_WEIGHTS).is_file():  # a save_pretrained folder (Open-Sora 1.2's STDiT3)
+        return path / HF_WEIGHTS
     if path.is_dir():
-        raise CheckpointError(f"checkpoint {path} is a directory; pass a .safetensors or .pt/.pth/.bin file")
+        raise CheckpointError(f"checkpoint {path} is a directory without {HF_WEIGHTS}; pass a .safetensors or "
+                              f".pt/.pth/.bin file, or a Hugging Face model folder")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     return path
@@ -214,7 +220,8 @@ def as_state_dict(obj: Any, where: str) -> dict[str, torch.Tensor]:
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a state dict from ``.safetensors`` or (weights-only) ``.pt/.pth/.bin/.ckpt``, on CPU."""
+    """Read a state dict from ``.safetensors``, (weights-only) ``.pt/.pth/.bin/.ckpt`` or a Hugging Face model
+    folder (its ``model.safetensors``), on CPU."""
     path = _existing_file(path)
     if path.suffix in SAFETENSORS_SUFFIXES:
         try:

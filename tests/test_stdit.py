@@ -254,15 +254,26 @@ def test_positions_are_not_in_the_state_dict(dit):
     assert list(model.buffers()) == []
 
 
+@torch.no_grad()
+def test_sizes_not_divisible_by_the_patch_are_padded_then_cropped():
+    """Open-Sora's rule: zero-pad T, H, W at the end to the patch, run, crop the output back."""
+    torch.manual_seed(0)
+    model = tiny(patch_size=(2, 2, 2), input_size=(2, 8, 8))
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)  # leave the zero init: a zero final layer would hide the padding
+    t, y = torch.tensor([500]), torch.tensor([1])
+    x = torch.randn(1, 4, 3, 8, 7)
+    out = model(x, t, y)
+    assert out.shape[2:] == x.shape[2:]
+    padded = torch.nn.functional.pad(x, (0, 1, 0, 0, 0, 1))  # (1, 4, 4, 8, 8)
+    torch.testing.assert_close(out, model(padded, t, y)[:, :, :3, :, :7], atol=0, rtol=0)
+
+
 def test_invalid_inputs_raise_clear_errors():
     model = tiny()
     t, y = torch.tensor([1]), torch.tensor([1])
     with pytest.raises(ValueError, match=r"\(N, 4, T, H, W\)"):
         model(torch.randn(1, 3, 1, 8, 8), t, y)
-    with pytest.raises(ValueError, match="not divisible by patch_size"):
-        model(torch.randn(1, 4, 1, 8, 7), t, y)
-    with pytest.raises(ValueError, match="not divisible by patch_size"):
-        tiny(patch_size=(2, 2, 2), input_size=(2, 8, 8))(torch.randn(1, 4, 3, 8, 8), t, y)
     with pytest.raises(ValueError, match="t must have shape"):
         model(torch.randn(2, 4, 1, 8, 8), t, y)
     with pytest.raises(ValueError, match="even batch"):

@@ -1,7 +1,8 @@
 """Fitting a state dict to a model: the key maps of foreign checkpoints and one error for every misfit.
 
-:func:`load_checkpoint` converts facebookresearch DiT and Vchitect Latte checkpoints (their key maps,
-:func:`convert_dit_state_dict` and :func:`convert_latte_state_dict`), inflates image checkpoints into video
+:func:`load_checkpoint` converts facebookresearch DiT, Vchitect Latte and Open-Sora 1.2 STDiT3 checkpoints (their
+key maps, :func:`convert_dit_state_dict`, :func:`convert_latte_state_dict` and
+:func:`convert_opensora_state_dict`), inflates image checkpoints into video
 models, and reports every missing, unexpected or wrongly shaped key in one
 :class:`~opensora_lite.errors.CheckpointError`. Open-Sora VAE checkpoints need no key map: the VAE modules use
 Open-Sora's names. Reading and writing files is ``storage.py``.
@@ -17,7 +18,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..storage import as_state_dict, load_state_dict, read_config, unwrap_model
-from .layers import get_1d_sincos_pos_embed, get_2d_sincos_pos_embed
+from .layers import ROPE_THETA, get_1d_sincos_pos_embed, get_2d_sincos_pos_embed
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,26 @@ def convert_latte_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str
     return out
 
 
+# hpcaitech/Open-Sora v1.2 STDiT3 -> STDiT: every key keeps its name; the frozen rotary frequency table
+# (``rope.freqs``, a parameter of rotary_embedding_torch) is checked against the one STDiT computes and dropped.
+OPENSORA_ROPE_KEY = "rope.freqs"
+
+
+def is_opensora_state_dict(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """An Open-Sora 1.2 STDiT3 checkpoint: it stores its rotary frequencies."""
+    return OPENSORA_ROPE_KEY in state_dict
+
+
+def convert_opensora_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Check and drop ``rope.freqs`` (1 / 10000^(2i / Dh)); every other key is already STDiT's."""
+    out = dict(state_dict)
+    freqs = out.pop(OPENSORA_ROPE_KEY).float()
+    head_dim = 2 * freqs.numel()
+    table = 1.0 / ROPE_THETA ** (torch.arange(0, head_dim, 2).float() / head_dim)
+    _check_fixed_table(freqs, table, f"Open-Sora {OPENSORA_ROPE_KEY}", "rotary")
+    return out
+
+
 def _add_time_axis(state_dict: dict[str, torch.Tensor]) -> None:
     """A 2-D patch conv (D, C, p, p) becomes STDiT's 3-D one (D, C, 1, p, p), in place."""
     weight = state_dict.get("x_embedder.proj.weight")
@@ -121,7 +142,7 @@ class LoadReport:
 
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
-    converted_from: str | None = None  # "dit" or "latte" when a foreign checkpoint was converted
+    converted_from: str | None = None  # "dit", "latte" or "opensora" when a foreign checkpoint was converted
     inflated: bool = False  # an image checkpoint was loaded: temporal blocks kept their init
 
 
@@ -155,6 +176,9 @@ def load_checkpoint(
             raise CheckpointError(f"{where} is a Latte checkpoint but the model has temporal_position={layout!r}; "
                                   f"Latte's weights need temporal_position={LATTE_LAYOUT!r}: "
                                   f"use a configs/latte/ config")
+    elif is_opensora_state_dict(state_dict):
+        state_dict = convert_opensora_state_dict(state_dict)
+        report.converted_from = "opensora"
     elif is_dit_state_dict(state_dict):
         state_dict = convert_dit_state_dict(state_dict)
         report.converted_from = "dit"

@@ -57,26 +57,66 @@ def get_2d_sincos_pos_embed(embed_dim: int, grid_h: int, grid_w: int) -> torch.T
     return torch.cat([emb_col, emb_row], dim=1).float()  # (h*w, D)
 
 
-def rotary_cos_sin(length: int, head_dim: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotary tables for positions 0..length-1 -> (cos, sin), each (length, head_dim) float32."""
+def rotary_cos_sin(length: int, head_dim: int, device=None, interleaved: bool = False
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary tables for positions 0..length-1 -> (cos, sin), each (length, head_dim) float32.
+
+    Pair i rotates by angle pos / 10000^(2i / Dh). ``interleaved`` pairs channels (2i, 2i+1) as
+    rotary_embedding_torch does (Open-Sora 1.2), else (i, i + Dh/2) (GPT-NeoX, STDiT's own).
+    """
     if head_dim % 2:
         raise ConfigError(f"rotary positions need an even head dim, got {head_dim}")
     inv_freq = 1.0 / ROPE_THETA ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=device) / head_dim)
     angles = torch.arange(length, dtype=torch.float32, device=device)[:, None] * inv_freq[None]  # (L, Dh/2)
-    angles = torch.cat([angles, angles], dim=-1)  # (L, Dh): the two halves rotate together
+    if interleaved:
+        angles = angles.repeat_interleave(2, dim=-1)  # (L, Dh): [a0, a0, a1, a1, ...]
+    else:
+        angles = torch.cat([angles, angles], dim=-1)  # (L, Dh): the two halves rotate together
     return angles.cos(), angles.sin()
 
 
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate channel pairs (i, i + Dh/2) of x (..., Dh) by position-dependent angles.
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleaved: bool = False) -> torch.Tensor:
+    """Rotate the channel pairs of x (..., Dh) by position-dependent angles (pairs as in :func:`rotary_cos_sin`).
 
     cos/sin (..., Dh) broadcast against x (e.g. (L, Dh) for x (..., L, Dh)). Three passes over x:
-    ``x * cos + [x2, x1] * [-sin, sin]`` (the sign lives in the small table, not in a negated copy of x).
+    ``x * cos + partner(x) * [-sin, sin]`` (the sign lives in the small table, not in a negated copy of x).
     """
-    half = x.shape[-1] // 2
-    swapped = torch.cat([x[..., half:], x[..., :half]], dim=-1)  # (..., Dh): [x2, x1]
-    signed_sin = torch.cat([-sin[..., :half], sin[..., half:]], dim=-1)  # (..., Dh), small
+    if interleaved:
+        pairs = x.unflatten(-1, (-1, 2))  # (..., Dh/2, 2)
+        swapped = pairs.flip(-1).flatten(-2)  # (..., Dh): [x1, x0, x3, x2, ...]
+        signed_sin = (sin.unflatten(-1, (-1, 2)) * sin.new_tensor([-1.0, 1.0])).flatten(-2)  # (..., Dh), small
+    else:
+        half = x.shape[-1] // 2
+        swapped = torch.cat([x[..., half:], x[..., :half]], dim=-1)  # (..., Dh): [x2, x1]
+        signed_sin = torch.cat([-sin[..., :half], sin[..., half:]], dim=-1)  # (..., Dh), small
     return torch.addcmul(x * cos, swapped, signed_sin)  # (..., Dh)
+
+
+def get_2d_sincos_pos_embed_scaled(embed_dim: int, grid_h: int, grid_w: int, scale: float = 1.0,
+                                   base_size: int | None = None) -> torch.Tensor:
+    """Open-Sora 1.2's 2-D sin-cos table (``PositionEmbedding2D``) for any resolution -> (h*w, D) float32.
+
+    The grid is ``arange(n) / scale * (base_size / n)`` along each axis (no ``base_size``: ``arange(n) /
+    scale``), so every aspect ratio spans ``base_size`` units and larger videos (``scale`` = sqrt(H W) / 512 in pixels) are spread finer.
+    Computed in float32 in upstream's order of operations (parity); the first half of the channels encodes
+    the column, as in :func:`get_2d_sincos_pos_embed`, but each half is ``cat([sin, cos])`` of D/4
+    frequencies ``1 / 10000^(2i / (D/2))``.
+    """
+    if embed_dim % 4:
+        raise ConfigError(f"2-D sin-cos positions need embed_dim divisible by 4, got {embed_dim}")
+    half = embed_dim // 2
+    inv_freq = 1.0 / (MAX_PERIOD ** (torch.arange(0, half, 2).float() / half))  # (D/4,)
+
+    def axis(n: int) -> torch.Tensor:  # (n, D/2) features of one axis
+        coords = torch.arange(n) / scale  # (n,) float32
+        if base_size is not None:
+            coords = coords * (base_size / n)
+        angles = coords[:, None] * inv_freq[None]  # (n, D/4)
+        return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+    rows, cols = axis(grid_h), axis(grid_w)  # (h, D/2), (w, D/2)
+    table = torch.cat([cols[None, :, :].expand(grid_h, -1, -1), rows[:, None, :].expand(-1, grid_w, -1)], dim=-1)
+    return table.reshape(grid_h * grid_w, embed_dim)  # (h*w, D), row-major tokens
 
 
 #################################################################################
@@ -167,9 +207,54 @@ class LabelEmbedder(nn.Module):
         return self.embedding_table(labels)  # (N, D)
 
 
+class CaptionEmbedder(nn.Module):
+    """Text-encoder tokens (N, L, C_text) -> (N, L, D) through a tanh-GELU MLP (Open-Sora's ``y_proj``), and the
+    learned null caption (``y_embedding``, (L, C_text)) that guidance and caption dropout put in a prompt's place.
+
+    Like :class:`LabelEmbedder`, the forward pass never drops captions: training calls :meth:`drop` with
+    uniform draws from its per-step generator.
+    """
+
+    def __init__(self, caption_channels: int, hidden_size: int, num_tokens: int, dropout_prob: float):
+        super().__init__()
+        self.y_proj = Mlp(caption_channels, hidden_size, hidden_size)
+        self.register_buffer("y_embedding", torch.randn(num_tokens, caption_channels) / caption_channels**0.5)
+        self.dropout_prob = dropout_prob
+
+    def null(self, y: torch.Tensor) -> torch.Tensor:
+        """The null caption in the layout of y (N, [1,] L, C_text)."""
+        return self.y_embedding.to(y.dtype).expand(y.shape)
+
+    def drop(self, y: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """Replace the captions y (N, [1,] L, C) whose ``uniforms`` (N,) fall below ``dropout_prob`` by the null one."""
+        dropped = (uniforms.to(y.device) < self.dropout_prob).view(-1, *([1] * (y.ndim - 1)))  # (N, 1, ...)
+        return torch.where(dropped, self.null(y), y)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.y_proj(y)  # (N, [1,] L, D)
+
+
 #################################################################################
 #                              Attention and MLP                                #
 #################################################################################
+
+
+class RMSNorm(nn.Module):
+    """Llama's RMSNorm over the last axis, computed in float32: ``weight * x / sqrt(mean(x^2) + eps)``."""
+
+    def __init__(self, dim: int, eps: float = LAYER_NORM_EPS):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * rms_normalize(x, self.eps)
+
+
+def rms_normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """x / sqrt(mean(x^2) + eps) over the last axis, in float32, returned in x's dtype."""
+    x32 = x.float()
+    return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
 
 
 class Attention(nn.Module):
@@ -178,6 +263,7 @@ class Attention(nn.Module):
     ``axis="space"``: tokens of one frame attend to each other (batch N*T, sequence S).
     ``axis="time"``: each patch position attends across frames (batch N*S, sequence T); pass the rotary
     tables so that frame order is known (positions live on q/k only, never in the residual stream).
+    ``qk_norm``: q and k are RMS-normalized per head before any rotary (Open-Sora 1.2).
 
     The residual stream is never rearranged. For ``time`` the qkv projection reads the (N, S, T, D)
     transposed view (the one gather of the block: D channels, where gathering q/k/v would move 3D),
@@ -185,7 +271,7 @@ class Attention(nn.Module):
     Everything between (q/k/v split, heads, the attention kernel's output) is a view.
     """
 
-    def __init__(self, dim: int, num_heads: int, axis: str):
+    def __init__(self, dim: int, num_heads: int, axis: str, qk_norm: bool = False, interleaved_rope: bool = False):
         super().__init__()
         if axis not in ("space", "time"):
             raise ConfigError(f"axis must be 'space' or 'time', got {axis!r}")
@@ -193,7 +279,10 @@ class Attention(nn.Module):
             raise ConfigError(f"hidden size {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.axis = axis
+        self.interleaved_rope = interleaved_rope
         self.qkv = nn.Linear(dim, dim * 3)  # fused q, k, v (DiT / timm layout)
+        self.q_norm = RMSNorm(dim // num_heads) if qk_norm else None
+        self.k_norm = RMSNorm(dim // num_heads) if qk_norm else None
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
@@ -202,26 +291,57 @@ class Attention(nn.Module):
         A, B, L, D = x.shape  # sequences are x[a, b] (A*B of them), of length L
         H, Dh = self.num_heads, D // self.num_heads
         qkv = self.qkv(x).view(A, B, L, 3, H, Dh)  # (A, B, L, 3, H, Dh), contiguous
-        if rope is None:
+        if rope is None and self.q_norm is None:
             q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).reshape(3, A * B, H, L, Dh).unbind(0)  # views (A*B, H, L, Dh)
         else:
-            cos, sin = (r.to(qkv.dtype)[:, None, None, :] for r in rope)  # each (L, 1, 1, Dh)
-            qk = apply_rotary(qkv[:, :, :, :2], cos, sin)  # (A, B, L, 2, H, Dh): q and k rotated at once
-            q, k = qk.permute(3, 0, 1, 4, 2, 5).reshape(2, A * B, H, L, Dh).unbind(0)  # views
+            qk = qkv[:, :, :, :2]  # (A, B, L, 2, H, Dh): q and k, normalized and rotated at once
+            if self.q_norm is not None:
+                weight = torch.stack([self.q_norm.weight, self.k_norm.weight])[:, None, :]  # (2, 1, Dh)
+                qk = weight * rms_normalize(qk, self.q_norm.eps)
+            if rope is not None:
+                cos, sin = (r.to(qkv.dtype)[:, None, None, :] for r in rope)  # each (L, 1, 1, Dh)
+                qk = apply_rotary(qk, cos, sin, self.interleaved_rope)
+            q, k = qk.permute(3, 0, 1, 4, 2, 5).reshape(2, A * B, H, L, Dh).unbind(0)  # (A*B, H, L, Dh)
             v = qkv[:, :, :, 2].permute(0, 1, 3, 2, 4).reshape(A * B, H, L, Dh)  # view
         out = cpu_speed.attention(q, k, v)  # (A*B, H, L, Dh)
         out = self.proj(out.transpose(1, 2).reshape(A, B, L, D))  # (A, B, L, D)
         return out.transpose(1, 2) if self.axis == "time" else out  # (N, T, S, D)
 
 
-class Mlp(nn.Module):
-    """Two-layer MLP with tanh-approximated GELU (DiT's choice; timm ``Mlp`` names)."""
+class CrossAttention(nn.Module):
+    """Every token of a clip attends to that clip's text tokens (Open-Sora's ``MultiHeadCrossAttention``).
 
-    def __init__(self, dim: int, hidden_dim: int):
+    x (N, T, S, D) queries, y (N, L, D) text tokens, y_mask (N, L) bool (True = a real token; None: all L).
+    Padding tokens are never attended. No modulation, no gate, no positions.
+    """
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        if dim % num_heads:
+            raise ConfigError(f"hidden size {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.q_linear = nn.Linear(dim, dim)
+        self.kv_linear = nn.Linear(dim, dim * 2)  # k is the first D features, v the last D
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, y_mask: torch.Tensor | None = None) -> torch.Tensor:
+        N, T, S, D = x.shape
+        L, H, Dh = y.shape[1], self.num_heads, D // self.num_heads
+        q = self.q_linear(x).view(N, T * S, H, Dh).transpose(1, 2)  # (N, H, T*S, Dh)
+        k, v = self.kv_linear(y).view(N, L, 2, H, Dh).permute(2, 0, 3, 1, 4).unbind(0)  # each (N, H, L, Dh)
+        keep = None if y_mask is None else y_mask[:, None, None, :]  # (N, 1, 1, L)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)  # (N, H, T*S, Dh)
+        return self.proj(out.transpose(1, 2).reshape(N, T, S, D))  # (N, T, S, D)
+
+
+class Mlp(nn.Module):
+    """Two-layer MLP with tanh-approximated GELU (DiT's choice; timm ``Mlp`` names); out_dim defaults to dim."""
+
+    def __init__(self, dim: int, hidden_dim: int, out_dim: int | None = None):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim)
         self.act = nn.GELU(approximate="tanh")
-        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.fc2 = nn.Linear(hidden_dim, out_dim or dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(cpu_speed.linear_gelu(x, self.fc1, self.act))  # (..., D): fc2(act(fc1(x)))
+        return self.fc2(cpu_speed.linear_gelu(x, self.fc1, self.act))  # (..., out): fc2(act(fc1(x)))

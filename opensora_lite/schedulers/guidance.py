@@ -24,16 +24,34 @@ from ..errors import ConfigError, ShapeError
 @dataclass
 class GivenFrames:
     """Latent frames given as a condition: ``latents`` (N, C, T, H, W) hold the clean values where
-    ``mask`` (N, T) bool is False; frames where it is True are generated."""
+    ``mask`` (N, T) bool is False; frames where it is True are generated.
+
+    ``strength`` (N, T) in [0, 1], optional, is Open-Sora 1.2's partial conditioning (its mask values between
+    0 and 1): a given frame with strength s > 0 is held until the solver reaches t = s * num_timesteps, then
+    re-noised to that t and generated from there on (s = 0: given throughout).
+    """
 
     latents: torch.Tensor
     mask: torch.Tensor
+    strength: Optional[torch.Tensor] = None
 
     def __post_init__(self):
         n, _, t = self.latents.shape[:3]
         if self.mask.shape != (n, t) or self.mask.dtype != torch.bool:
             raise ShapeError(f"GivenFrames.mask must be a bool (N, T) = {(n, t)} tensor, "
                              f"got {self.mask.dtype} {tuple(self.mask.shape)}")
+        if self.strength is not None:
+            if self.strength.shape != (n, t):
+                raise ShapeError(f"GivenFrames.strength must be (N, T) = {(n, t)}, got {tuple(self.strength.shape)}")
+            if not bool(((self.strength >= 0) & (self.strength <= 1)).all()):
+                raise ConfigError("GivenFrames.strength must lie in [0, 1] (0: given throughout, 1: generated)")
+
+    def active(self, t: torch.Tensor, num_timesteps: int) -> torch.Tensor:
+        """(N, T) bool: the frames generated at solver time t (N,): masked ones, and partial ones once
+        t <= strength * num_timesteps."""
+        if self.strength is None:
+            return self.mask
+        return self.mask | (self.strength.float() * num_timesteps >= t[:, None])
 
     def hold(self, x: torch.Tensor) -> torch.Tensor:
         """x (N, C, T, H, W) with the given frames set to their clean latents."""

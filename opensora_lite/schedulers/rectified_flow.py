@@ -11,6 +11,7 @@
 from typing import Optional
 
 import torch
+from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..registry import SCHEDULERS
@@ -185,13 +186,18 @@ class RectifiedFlow:
         ``cond``: the condition (guidance asks the model for its null counterpart); ``settings``: steps,
         guidance, solver and progress bar (None fields: this scheduler's defaults); ``size``: the video, read
         by the time shift when ``use_timestep_transform``. ``given`` frames are held at their clean latents at
-        every step, in both guidance branches. The flow is deterministic given z: ``generator`` is accepted
-        for interface parity with :class:`IDDPM` and unused.
+        every step, in both guidance branches. The flow is deterministic given z: ``generator`` is used only
+        to re-noise given frames with a ``strength`` (Open-Sora's partial conditioning).
         """
         settings = (settings or SamplingSettings()).resolved(self)
         channels = z.shape[1]
         timesteps = self.sampling_timesteps(z.shape[0], settings.steps, size, device=z.device)
 
+        if given is not None and given.strength is not None:
+            if settings.sampler != "euler":
+                raise ConfigError(f"given frames with a strength (re-noised part way) need the euler sampler, "
+                                  f"not {settings.sampler!r}")
+            return self._sample_partly_given(model, z, cond, settings, timesteps, given, generator)
         if given is None:
             def velocity(x, t):
                 return latent_channels(model_output(model, x, t, cond, settings.cfg_scale), channels)  # (N, C, T, H, W)
@@ -203,3 +209,27 @@ class RectifiedFlow:
                 return given.zero_given(latent_channels(v, channels))  # (N, C, T, H, W)
 
         return integrate(velocity, z, timesteps, self.num_timesteps, settings.sampler, settings.progress)
+
+    def _sample_partly_given(self, model, z, cond, settings, timesteps, given: GivenFrames, generator):
+        """Open-Sora 1.2's Euler loop with frame conditioning: at every step the frames active at t
+        (:meth:`GivenFrames.active`) are generated, those that just became active are first re-noised to t,
+        and the others end the step where they began. One noise draw per step, as upstream."""
+        channels, frames = z.shape[1], (slice(None), None, slice(None), None, None)  # (N, T) -> (N, 1, T, 1, 1)
+        z = given.hold(z)  # (N, C, T, H, W)
+        was_active = given.mask
+        steps = list(zip(timesteps, [*timesteps[1:], torch.zeros_like(timesteps[0])]))
+        for t, t_next in tqdm(steps, disable=not settings.progress, desc="rflow euler"):
+            start = z
+            active = given.active(t, self.num_timesteps)  # (N, T)
+            noise = renoise_draw(z, generator)  # (N, C, T, H, W)
+            z = torch.where((active & ~was_active)[frames], self.add_noise(start, noise, t), start)
+            was_active = active
+            v = latent_channels(model_output(model, z, t, cond, settings.cfg_scale, frame_mask=active), channels)
+            z = z + v * ((t - t_next) / self.num_timesteps).view(-1, 1, 1, 1, 1)
+            z = torch.where(active[frames], z, start)
+        return z
+
+
+def renoise_draw(like: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+    """The noise of one step of :meth:`RectifiedFlow._sample_partly_given`, shaped like ``like``."""
+    return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
