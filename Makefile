@@ -22,7 +22,7 @@ install-train: install
 	$(PIP) install -q --no-deps colossalai==0.5.0
 
 install-dist: install-train install-browser
-	$(PIP) install -q -e ".[train,test,dev]"
+	$(PIP) install -q -e ".[train,text,test,dev]"
 
 # The web demo's browser test (tests/test_demo.py) drives Debian's chromium with selenium; apt-get runs only where
 # they are missing.

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from mmengine.config import Config
 
+from .aspect import image_size
 from .errors import CheckpointError, ConfigError
 from .storage import latest_checkpoint
 
@@ -26,7 +27,10 @@ DEFAULT_FPS = 8  # inference.fps: frames per second of the written videos
 
 
 def config_image_size(cfg) -> tuple:
-    """A config's ``image_size`` (height, width)."""
+    """A config's ``image_size`` (height, width), or the size of its named ``resolution`` and ``aspect_ratio``
+    (``aspect.py``; Open-Sora 1.2's configs)."""
+    if cfg.get("resolution") is not None and cfg.get("image_size") is None:
+        return image_size(cfg.resolution, cfg.get("aspect_ratio") or "9:16")
     return tuple(cfg.get("image_size", DEFAULT_IMAGE_SIZE))
 
 

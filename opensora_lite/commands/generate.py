@@ -1,13 +1,15 @@
-"""Generate videos of the requested classes with a trained (or random) STDiT + video VAE.
+"""Generate videos of the requested classes, or prompts, with a trained (or random) STDiT + video VAE.
 
     python tools/generate.py configs/shapes/stdit_shapes.py --class 5 --frames 16
     python tools/generate.py configs/latte/ucf101_256.py --class PlayingGuitar   # ids or names
     python tools/generate.py configs/latte/ucf101_256.py --list-classes
     python tools/generate.py configs/stdit_256.py --random-init --model.depth 2   # config overrides
+    python tools/generate.py configs/opensora/t2v_v1_2.py --prompt "a red panda eating bamboo" \
+        --resolution 240p --aspect-ratio 9:16 --frames 51                         # Open-Sora 1.2 text-to-video
 
-Writes ``<save-dir>/<class id>-<index>.mp4`` per sample (``sample-<index>.mp4`` for an unconditional model)
-and a PNG grid of all samples, each row labelled with its class; existing files are never overwritten (new
-indices are used) unless --overwrite is given.
+Writes ``<save-dir>/<class id>-<index>.mp4`` per sample (``sample-<index>.mp4`` for an unconditional model, the
+prompt's words for a text model) and a PNG grid of all samples, each row labelled with its class or prompt;
+existing files are never overwritten (new indices are used) unless --overwrite is given.
 """
 import os
 import time
@@ -27,6 +29,15 @@ def parse_args(argv):
     parser.add_argument("--class", dest="classes", nargs="+", metavar="C",
                         help="class id(s) or name(s) to generate, e.g. 62 or PlayingGuitar (default: 0)")
     parser.add_argument("--list-classes", action="store_true", help="print the config's class ids and names and exit")
+    parser.add_argument("--prompt", action="append", metavar="TEXT", help="text models: a prompt (repeat the flag "
+                        "for more)")
+    parser.add_argument("--prompt-file", metavar="FILE", help="text models: prompts, one per line")
+    parser.add_argument("--aes", metavar="SCORE", help="text models: the aesthetic score Open-Sora appends to prompts "
+                        "(default: the config's inference.aes; 'none' appends nothing)")
+    parser.add_argument("--resolution", help="a named size: 144p, 240p, 360p, 480p, 720p or 1080p (Open-Sora's)")
+    parser.add_argument("--aspect-ratio", help="with --resolution: height:width, e.g. 9:16 (landscape, as in "
+                        "Open-Sora), 1:1 or 16:9 (portrait)")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="height and width in pixels")
     parser.add_argument("--frames", type=int, help="frames per video (default: the config's num_frames; with "
                                                    "--extend: the total length, the given clip included)")
     parser.add_argument("--num-samples", type=int, default=1, help="videos per class")
@@ -79,6 +90,29 @@ def check_args(args) -> None:
         raise UserError(f"--save-dir {save_dir} is not writable")
 
 
+def cli_prompts(args, where: str) -> list[str]:
+    """The prompts of --prompt and --prompt-file (blank lines skipped), or a one-line error."""
+    prompts = list(args.prompt or [])
+    if args.prompt_file:
+        path = Path(args.prompt_file)
+        if not path.is_file():
+            raise UserError(f"--prompt-file {path}: no such file")
+        prompts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not prompts or not all(p.strip() for p in prompts):
+        raise UserError(f"{where} is a text-to-video model: give --prompt \"...\" (or --prompt-file FILE)")
+    return prompts
+
+
+def cli_aes(text):
+    """--aes: a number, 'none', or (not given) the config's."""
+    if text is None or text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise UserError(f"--aes must be a number (e.g. 6.5) or 'none', got {text!r}") from None
+
+
 def cli_classes(tokens, cfg, where: str) -> tuple[list[int] | None, tuple[str, ...] | None]:
     """``--class`` tokens (ids or names; None: class 0) -> (ids, the config's names); ids is None for an
     unconditional model (num_classes=0), which refuses any --class."""
@@ -96,14 +130,24 @@ def main(argv):
     args = parse_args(argv)
     config_file, run_weights = resolve_config(args.config, weights_given=bool(args.ckpt or args.random_init))
     cfg = load_config(str(config_file), args.overrides)
-    class_ids, names = cli_classes(args.classes, cfg, args.config)
-    if args.list_classes:
-        if class_ids is None:
-            raise UserError(f"{args.config} is unconditional (num_classes=0): it has no classes to list")
-        print(class_table(names, model_num_classes(cfg)))
-        return
-    if class_ids is None and args.cfg_scale is not None:
-        raise UserError(f"{args.config} is unconditional (num_classes=0): it has no guidance, drop --cfg-scale")
+    prompts = None
+    if cfg.get("text_encoder") is not None:
+        if args.classes or args.list_classes:
+            raise UserError(f"{args.config} is a text-to-video model: it takes --prompt, not classes")
+        prompts, class_ids = cli_prompts(args, args.config), None
+    else:
+        if args.prompt or args.prompt_file or args.aes is not None:
+            raise UserError(f"{args.config} is a class model: it takes --class, not --prompt")
+        class_ids, names = cli_classes(args.classes, cfg, args.config)
+        if args.list_classes:
+            if class_ids is None:
+                raise UserError(f"{args.config} is unconditional (num_classes=0): it has no classes to list")
+            print(class_table(names, model_num_classes(cfg)))
+            return
+        if class_ids is None and args.cfg_scale is not None:
+            raise UserError(f"{args.config} is unconditional (num_classes=0): it has no guidance, drop --cfg-scale")
+    if args.size and (args.resolution or args.aspect_ratio):
+        raise UserError("give --size H W or --resolution (with --aspect-ratio), not both")
     check_args(args)
     import torch
 
@@ -115,10 +159,13 @@ def main(argv):
     pipe.to(dtype=torch.bfloat16 if args.dtype == "bf16" else torch.float32)
     if args.fps:
         pipe.fps = args.fps
+    if args.aes is not None:
+        pipe.aes = cli_aes(args.aes)
     out = pipe(classes=class_ids, num_frames=args.frames, num_samples=args.num_samples, seed=args.seed,
                steps=args.steps, cfg_scale=args.cfg_scale, sampler=args.sampler, first_frame=args.first_frame,
-               extend=args.extend, window_frames=args.window, overlap_frames=args.overlap,
-               progress=not args.no_progress)
+               extend=args.extend, window_frames=args.window, overlap_frames=args.overlap, prompts=prompts,
+               size=tuple(args.size) if args.size else None, resolution=args.resolution,
+               aspect_ratio=args.aspect_ratio, progress=not args.no_progress)
     for path in out.save(args.save_dir, overwrite=args.overwrite):
         print(path)
     frames = out.videos.shape[2]

@@ -529,8 +529,6 @@ def _check_config(input_size, patch_size, hidden_size: int, num_heads: int, temp
         if isinstance(value, int) or len(value) != 3 or any(int(v) != v or v < 1 for v in value):
             raise ConfigError(f"STDiT {name} must be three positive ints (T, H, W), got {value!r}")
         sizes.append(tuple(int(v) for v in value))
-    if any(s % p for s, p in zip(*sizes)):
-        raise ConfigError(f"STDiT input_size {sizes[0]} is not divisible by patch_size {sizes[1]}")
     rotary = temporal_position != "absolute-once"  # rotary pairs channels: heads of even size
     if hidden_size % num_heads or (rotary and (hidden_size // num_heads) % 2):
         raise ConfigError(

@@ -1,0 +1,130 @@
+"""Text-to-video (Open-Sora 1.2): the T5 encoder from a folder, prompts through the pipeline and the CLI."""
+import io
+import json
+
+import pytest
+import torch
+from helpers import ROOT, run
+
+from opensora_lite.errors import CheckpointError, UserError
+from opensora_lite.models.text_encoder import T5TextEncoder, append_scores
+
+TOOL = "generate"
+T2V = str(ROOT / "configs/opensora/t2v_v1_2.py")
+# A small STDiT3 and VAE of the same kinds, so the full pipeline runs in seconds with --random-init.
+SMALL = ["--random-init", "--model.depth", "1", "--model.hidden_size", "64", "--model.num_heads", "4",
+         "--model.caption_channels", "32", "--vae.vae_2d.config.block_out_channels", "(8, 8, 8, 8)",
+         "--vae.vae_2d.config.norm_num_groups", "4", "--vae.vae_2d.config.layers_per_block", "1",
+         "--vae.vae_temporal.filters", "8", "--vae.vae_temporal.num_groups", "4",
+         "--vae.vae_temporal.num_res_blocks", "1", "--steps", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def t5_folder(tmp_path_factory):
+    """A T5 folder in DeepFloyd/t5-v1_1-xxl's layout: config.json, a SentencePiece spiece.model trained here,
+    tokenizer_config.json and random weights."""
+    spm = pytest.importorskip("sentencepiece")
+    from transformers import T5Config, T5EncoderModel
+
+    folder = tmp_path_factory.mktemp("t5")
+    model = io.BytesIO()
+    text = ["a red panda eating bamboo", "a circle moving left", "waves on a beach at sunset"] * 50
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(text), model_writer=model, vocab_size=40,
+                                   model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+                                   hard_vocab_limit=False, minloglevel=2)
+    (folder / "spiece.model").write_bytes(model.getvalue())
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "T5Tokenizer", "extra_ids": 0, "pad_token": "<pad>", "eos_token": "</s>",
+         "unk_token": "<unk>", "model_max_length": 512}))
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=40, d_model=32, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                      feed_forward_proj="gated-gelu")
+    T5EncoderModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_prompts_are_padded_to_the_length_and_masked(t5_folder):
+    encoder = T5TextEncoder(str(t5_folder), model_max_length=32, dtype="fp32")
+    ids, mask = encoder.tokenize(["a red panda", "a red panda eating bamboo on a beach at sunset " * 3])
+    assert ids.shape == mask.shape == (2, 32)
+    short = int(mask[0].sum())
+    assert 2 < short < 32 and bool(mask[0, :short].all()) and not bool(mask[0, short:].any())  # a prefix mask
+    assert int(ids[0, short - 1]) == 1 and bool((ids[0, short:] == 0).all())  # </s>, then <pad>
+    assert bool(mask[1].all())  # truncated to the length
+
+
+def test_encode_gives_tokens_and_frees_t5(t5_folder):
+    encoder = T5TextEncoder(str(t5_folder), model_max_length=12, dtype="bf16")
+    cond = encoder.encode(["a red panda", "waves"])
+    assert cond["y"].shape == (2, 1, 12, 32) and cond["y"].dtype == torch.float32
+    assert cond["y_mask"].dtype == torch.bool and cond["y_mask"].shape == (2, 12)
+    assert encoder._model is None  # freed: never beside the transformer while it runs
+    again = encoder.encode(["a red panda", "waves"])  # loaded again on demand
+    torch.testing.assert_close(again["y"], cond["y"])
+    assert not torch.allclose(cond["y"][0], cond["y"][1])
+
+
+def test_a_missing_t5_file_is_one_line(t5_folder, tmp_path):
+    with pytest.raises(CheckpointError, match="T5 folder not found"):
+        T5TextEncoder(str(tmp_path / "nothing")).encode(["a"])
+    (tmp_path / "t5").mkdir()
+    (tmp_path / "t5" / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match=r"no tokenizer file \(spiece.model or tokenizer.json\)"):
+        T5TextEncoder(str(tmp_path / "t5")).encode(["a"])
+
+
+def test_aesthetic_score_suffix():
+    assert append_scores(["a cat"], 6.5) == ["a cat aesthetic score: 6.5."]
+    assert append_scores(["a cat aesthetic score: 5.0."], 6.5) == ["a cat aesthetic score: 5.0."]
+    assert append_scores(["a cat"], None) == ["a cat"]
+
+
+def test_cli_text_to_video_end_to_end(tool, capsys, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("waves on a beach\n\n")
+    code, out, err = run(tool, capsys, T2V, *SMALL, "--prompt", "a red panda eating bamboo", "--prompt-file",
+                         str(prompts), "--resolution", "144p", "--aspect-ratio", "1:1", "--frames", "17",
+                         "--save-dir", str(tmp_path / "out"))
+    assert code == 0, err
+    made = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert made == ["a-red-panda-eating-bamboo-0.mp4", "grid-0.png", "waves-on-a-beach-0.mp4"]
+    assert "2 video(s) of 17 frames" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "is a text-to-video model: give --prompt"),
+    (["--class", "3"], "takes --prompt, not classes"),
+    (["--prompt", "a", "--size", "64", "64", "--resolution", "144p"], "not both"),
+    (["--prompt", "a", "--resolution", "96p"], "unknown resolution '96p'"),
+    (["--prompt", "a", "--resolution", "144p", "--aspect-ratio", "4:5"], "unknown aspect ratio '4:5'"),
+    (["--prompt", "a", "--size", "60", "64"], "nearest size is (64, 64)"),
+    (["--prompt", "a", "--aes", "high"], "--aes must be a number"),
+    (["--prompt-file", "/nonexistent/prompts.txt"], "no such file"),
+])
+def test_cli_bad_text_requests_are_one_line(tool, capsys, argv, message):
+    code, _, err = run(tool, capsys, T2V, *SMALL, *argv)
+    assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_class_models_refuse_prompts(tool, capsys):
+    code, _, err = run(tool, capsys, str(ROOT / "configs/shapes/stdit_shapes.py"), "--prompt", "a circle")
+    assert code == 2 and "takes --class, not --prompt" in err[0]
+
+
+def test_the_pipeline_takes_prompts_and_sizes():
+    from opensora_lite.config import load_config
+    from opensora_lite.inference.pipeline import VideoPipeline
+
+    cfg = load_config(T2V, {"model.depth": 1, "model.hidden_size": 64, "model.num_heads": 4,
+                            "model.caption_channels": 32, "vae.vae_2d.config.block_out_channels": (8, 8, 8, 8),
+                            "vae.vae_2d.config.norm_num_groups": 4, "vae.vae_2d.config.layers_per_block": 1,
+                            "vae.vae_temporal.filters": 8, "vae.vae_temporal.num_groups": 4,
+                            "vae.vae_temporal.num_res_blocks": 1})
+    pipe = VideoPipeline.from_loaded_config(cfg, T2V, random_init=True)
+    assert pipe.image_size == (240, 424)  # 240p 9:16 is 240x426; the VAE's 8-pixel grid makes 424
+    out = pipe(prompts=["a cat"], num_frames=1, steps=1, size=(64, 96), progress=False)
+    assert out.videos.shape == (1, 3, 1, 64, 96) and out.names == ["a cat"]
+    with pytest.raises(UserError, match="takes prompts, not classes"):
+        pipe(classes=[1], prompts=["a"])
+    with pytest.raises(UserError, match="pass prompts"):
+        pipe()
