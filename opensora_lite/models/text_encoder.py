@@ -108,7 +108,9 @@ class T5TextEncoder:
         folder = check_t5_folder(self.from_pretrained)
         logger.info("loading T5 from %s (%s)", folder, self.dtype)
         self._tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
-        self._model = transformers.T5EncoderModel.from_pretrained(folder, dtype=self.dtype).eval().to(self.device)
+        major, minor = (int(v) for v in transformers.__version__.split(".")[:2])
+        dtype = {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": self.dtype}  # renamed in 4.56
+        self._model = transformers.T5EncoderModel.from_pretrained(folder, **dtype).eval().to(self.device)
 
     def free(self) -> None:
         """Drop T5's weights (they are loaded again on the next :meth:`encode`); a tiny model stays."""
