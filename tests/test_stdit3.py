@@ -169,3 +169,48 @@ def test_frame_conditioned_sample_matches_opensora(fixture, monkeypatch):
     close(torch.stack([x[:2] for _, x, _ in recorder.calls]), out["rflow_mask.z_model_in"], meta,
           "rflow_mask.z_model_in")
     assert torch.equal(torch.stack([m for _, _, m in recorder.calls]), out["rflow_mask.x_mask_per_step"])
+
+
+def test_released_key_set_loads_with_nothing_missing_or_unexpected():
+    """Every key of Open-Sora's STDiT3-XL/2 at full size (tests/fixtures/make_stdit3_xl2_keys.py ran upstream's
+    code) is one of ours with the same shape, and nothing else: rope.freqs is checked and dropped."""
+    import json
+    from pathlib import Path
+
+    from opensora_lite.models.stdit import STDiT3_XL_2
+
+    released = json.loads((Path(__file__).parent / "fixtures/stdit3_xl2_keys.json").read_text())["keys"]
+    with torch.device("meta"):
+        ours = {k: list(v.shape) for k, v in STDiT3_XL_2().state_dict().items()}
+    assert released.pop("rope.freqs") == [36]  # head_dim 72: 36 rotary frequencies
+    assert ours == released
+
+
+def test_a_misfit_checkpoint_is_one_line(fixture):
+    sd = load_fixture("stdit3_tiny")[0]
+    del sd["temporal_blocks.1.attn.q_norm.weight"]
+    sd["final_layer.linear.weight"] = sd["final_layer.linear.weight"][:4]
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(STDiT(**TINY), sd)
+    message = str(err.value)
+    assert "\n" not in message and "temporal_blocks.1.attn.q_norm.weight" in message
+    assert "final_layer.linear.weight: expected (32, 64) found (4, 64)" in message
+    sd = load_fixture("stdit3_tiny")[0]
+    sd["rope.freqs"] = sd["rope.freqs"] * 2
+    with pytest.raises(CheckpointError, match="rope.freqs differs from the fixed rotary"):
+        load_checkpoint(STDiT(**TINY), sd)
+
+
+def test_text_models_refuse_bad_inputs(fixture):
+    model, inp, _, _ = fixture
+    args = text_args(inp)
+    with pytest.raises(ShapeError, match=r"needs y of shape \(2, \[1,\] L, 32\)"):
+        model(inp["x"], inp["timestep"], **{**args, "y": torch.zeros(2, 5)})
+    with pytest.raises(ShapeError, match="at least one text token"):
+        model(inp["x"], inp["timestep"], **{**args, "y_mask": torch.zeros(2, 8, dtype=torch.bool)})
+    with pytest.raises(ShapeError, match="pass fps"):
+        model(inp["x"], inp["timestep"], **{**args, "fps": None})
+    with pytest.raises(ShapeError, match="pass height and width"):
+        model(inp["x"], inp["timestep"], **{**args, "height": None})
+    with pytest.raises(ConfigError, match="not both"):
+        STDiT(**{**TINY, "num_classes": 10})
