@@ -128,3 +128,78 @@ def test_the_pipeline_takes_prompts_and_sizes():
         pipe(classes=[1], prompts=["a"])
     with pytest.raises(UserError, match="pass prompts"):
         pipe()
+
+
+##################################################################################
+#                              Training with captions                              #
+##################################################################################
+
+
+def write_text_config(tmp_path, outputs, cache, **train):
+    """A tiny Open-Sora-1.2-style text model (STDiT3 options) on a captioned latent cache, with a tiny T5."""
+    settings = dict(outputs=str(outputs), plugin="ddp", precision="fp32", seed=0, batch_size=8, max_steps=6,
+                    lr=1e-3, warmup_steps=2, grad_clip=1.0, ema_decay=0.9, ckpt_every=2, log_every=2,
+                    frame_mask=dict(none=0.5, first=0.5), text_cache=str(tmp_path / "text.safetensors"))
+    settings.update(train)
+    path = tmp_path / "tiny_text_train.py"
+    from opensora_lite.models.stdit import OPENSORA_V1_2
+
+    model = dict(type="STDiT", input_size=(2, 4, 4), patch_size=(1, 2, 2), in_channels=4, hidden_size=32, depth=1,
+                 num_heads=2, **dict(OPENSORA_V1_2, caption_channels=32, model_max_length=16, learn_sigma=False))
+    path.write_text(f"""
+model = {model!r}
+text_encoder = dict(type="t5-tiny", caption_channels=32, model_max_length=16)
+image_size = (32, 32)
+scheduler = dict(type="rflow", sample_method="logit-normal", num_sampling_steps=4, cfg_scale=2.0)
+dataset = dict(type="LatentCacheDataset", cache_path={str(cache)!r})
+train = {settings!r}
+""")
+    return path
+
+
+@pytest.fixture(scope="module")
+def captioned_cache(tmp_path_factory):
+    """Latents whose mean depends on the caption ("a circle moving left", ...), captions in the cache."""
+    from safetensors.torch import save_file
+
+    words = ["a circle moving left", "a square moving up", "a triangle moving right"]
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(24) % 3
+    latents = torch.randn(24, 4, 2, 4, 4, generator=gen) * 0.5 + labels.view(-1, 1, 1, 1, 1).float() - 1
+    path = tmp_path_factory.mktemp("captioned") / "latents.safetensors"
+    save_file({"latents": latents, "labels": torch.zeros(24, dtype=torch.long)}, str(path),
+              metadata={"meta": "{}", "captions": json.dumps([words[int(i)] for i in labels])})
+    return path
+
+
+def test_a_text_model_learns_its_captions(tmp_path, captioned_cache):
+    from helpers import losses, run_train
+
+    config = write_text_config(tmp_path, tmp_path / "run", captioned_cache, max_steps=80, lr=3e-3, ckpt_every=80,
+                               log_every=80)
+    run_train(config)
+    curve = losses(tmp_path / "run")
+    first, last = sum(curve[s] for s in range(1, 11)) / 10, sum(curve[s] for s in range(71, 81)) / 10
+    assert last < 0.75 * first, (first, last)
+    assert (tmp_path / "text.safetensors").is_file()  # each distinct caption encoded once, then read
+
+
+def test_text_training_resumes_exactly(tmp_path, captioned_cache):
+    from helpers import losses, run_train
+
+    straight = write_text_config(tmp_path, tmp_path / "straight", captioned_cache)
+    run_train(straight)
+    run_train(write_text_config(tmp_path, tmp_path / "cut", captioned_cache, max_steps=4))
+    run_train(write_text_config(tmp_path, tmp_path / "more", captioned_cache), "--resume",
+              str(tmp_path / "cut/checkpoints/step_00000004"))  # steps 5 and 6 from the step-4 checkpoint
+    want = losses(tmp_path / "straight")
+    assert losses(tmp_path / "cut") == {s: want[s] for s in range(1, 5)}
+    assert losses(tmp_path / "more") == {5: want[5], 6: want[6]}
+
+
+def test_training_a_text_model_needs_captions(tmp_path):
+    from helpers import run_train, write_latent_cache
+
+    cache = write_latent_cache(tmp_path / "plain.safetensors")
+    result = run_train(write_text_config(tmp_path, tmp_path / "run", cache), check=False)
+    assert result.returncode == 2 and "has no 'text' column" in result.stderr

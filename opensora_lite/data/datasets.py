@@ -55,7 +55,7 @@ def _seed_from(*numbers: int) -> int:
 
 
 def _read_csv(csv_path: Path) -> Tuple[List[Path], List[int], List[Dict[str, str]]]:
-    """Rows of a ``path,label[,...]`` CSV; relative paths resolve against the CSV's folder."""
+    """Rows of a ``path,label[,...]`` or ``path,text[,...]`` CSV; relative paths resolve against the CSV's folder."""
     try:
         with open(csv_path, newline="") as f:
             rows = list(csv.DictReader(f))
@@ -63,11 +63,13 @@ def _read_csv(csv_path: Path) -> Tuple[List[Path], List[int], List[Dict[str, str
         raise DataError(f"{csv_path}: cannot read the CSV ({e})") from e
     if not rows:
         raise DataError(f"{csv_path}: the CSV has no rows")
-    missing = {"path", "label"} - set(rows[0])
-    if missing:
-        raise DataError(f"{csv_path}: the CSV needs columns 'path' and 'label'; missing {sorted(missing)}")
+    if "path" not in rows[0] or not {"label", "text"} & set(rows[0]):
+        raise DataError(f"{csv_path}: the CSV needs a column 'path' and a column 'label' (class models) or 'text' "
+                        f"(captions, for text models); it has {sorted(rows[0])}")
     paths, labels = [], []
     for line, row in enumerate(rows, start=2):
+        if "label" not in row:  # a captioned dataset: every clip is class 0
+            row = {**row, "label": "0"}
         try:
             labels.append(int(row["label"]))
         except (TypeError, ValueError) as e:
@@ -211,6 +213,13 @@ class VideoClipDataset(Dataset):
             self.latents = LatentCacheDataset(latent_cache)
             self.latents.check_compatible(self.clip_meta())
             self.latents.check_same_clips(self)
+
+    @property
+    def captions(self) -> Optional[List[str]]:
+        """Each clip's caption (the CSV column ``text``, Open-Sora's name), or None without one."""
+        if not self.rows or "text" not in self.rows[0]:
+            return None
+        return [(row["text"] or "").strip() for row in self.rows]
 
     @property
     def num_classes(self) -> int:
@@ -375,7 +384,10 @@ class LatentCacheDataset(Dataset):
                 self.labels = f.get_tensor("labels").long()
                 self.frame_mask_kinds = (f.get_tensor("frame_masks").long() if "frame_masks" in keys
                                          else torch.full_like(self.labels, -1))
+                captions = (f.metadata() or {}).get("captions")
             self.meta = json.loads(raw_meta)
+            # each clip's caption, when the cache was made from a captioned dataset (CSV column text)
+            self.captions = json.loads(captions) if captions else None
         except DataError:
             raise
         except Exception as e:  # safetensors raises its own errors for corrupt headers
@@ -450,6 +462,7 @@ def build_latent_cache(
     full_meta.update(meta or {})
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0, drop_last=False)
     latents, labels, kinds = [], [], []
+    captions = getattr(dataset, "captions", None)
     with torch.no_grad():
         for batch in tqdm(loader, desc="encoding latents", disable=not progress):
             latents.append(encode_fn(batch["video"]).float().cpu())  # (B, C, T', H', W')
@@ -463,7 +476,10 @@ def build_latent_cache(
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         tensors = {"latents": latents.contiguous(), "labels": labels, "frame_masks": kinds}
-        save_file(tensors, str(tmp), metadata={"meta": json.dumps(full_meta, sort_keys=True)})
+        metadata = {"meta": json.dumps(full_meta, sort_keys=True)}
+        if captions is not None:
+            metadata["captions"] = json.dumps(captions)
+        save_file(tensors, str(tmp), metadata=metadata)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -144,3 +144,9 @@ def append_scores(prompts: Sequence[str], aes: Optional[float] = None) -> list:
     if aes is None:
         return list(prompts)
     return [p if "aesthetic score:" in p else f"{p} aesthetic score: {aes:.1f}." for p in prompts]
+
+
+@MODELS.register_module("t5-tiny")
+def t5_tiny(caption_channels: int = 32, model_max_length: int = 300, seed: int = 0) -> T5TextEncoder:
+    """A config entry for :meth:`T5TextEncoder.tiny`: a random T5 for smoke runs and tests (nothing to download)."""
+    return T5TextEncoder.tiny(caption_channels, model_max_length, seed)

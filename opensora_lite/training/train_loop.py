@@ -20,7 +20,15 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..config import RUN_CONFIG, RUN_WEIGHTS, config_image_size, config_num_frames, is_number, section_settings
+from ..config import (
+    DEFAULT_FPS,
+    RUN_CONFIG,
+    RUN_WEIGHTS,
+    config_image_size,
+    config_num_frames,
+    is_number,
+    section_settings,
+)
 from ..data.datasets import LatentCacheDataset, build_latent_cache
 from ..data.sampler import GlobalBatchSampler
 from ..errors import ConfigError, UserError
@@ -32,6 +40,7 @@ from .distributed import all_reduce_mean, init_distributed, make_booster, requir
 from .frame_masks import FrameMaskSampler
 from .run_checkpoint import CKPT_DIR, save_run_checkpoint
 from .run_checkpoint import resume as resume_run
+from .text_conditions import build_text_conditions
 from .train_step import TrainStep, step_generator
 
 logger = logging.getLogger(__name__)
@@ -44,7 +53,7 @@ TRAIN_DEFAULTS = dict(
     outputs="runs/default", plugin="ddp", precision="fp32", seed=0, batch_size=8, max_steps=1000,
     lr=1e-4, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0, grad_clip=1.0, ema_decay=0.9999,
     ckpt_every=500, keep_last=3, log_every=50, num_workers=0, max_bad_steps=10, latent_cache=None,
-    sample_every=0, compile=False, frame_mask=None,
+    sample_every=0, compile=False, frame_mask=None, text_cache=None,
 )
 
 
@@ -139,12 +148,14 @@ def _vae_fingerprint(cfg, vae_ckpt) -> str:
 
 
 def build_data(cfg, latent_cache, info, where):
-    """The training dataset and, when clips are encoded on the fly, the frozen VAE.
+    """The training dataset, the frozen VAE when clips are encoded on the fly, and the clips' captions (None
+    without a CSV column ``text``).
 
     With ``train.latent_cache`` set, rank 0 encodes every clip once into that file (if it does not
     exist yet) and all ranks train from it; a cache made with another VAE or clip size is refused.
     """
     dataset = build_module(cfg.dataset, DATASETS, where=where)
+    captions = getattr(dataset, "captions", None)
     vae = None
     if cfg.get("vae") is not None and not isinstance(dataset, LatentCacheDataset):
         vae = build_module(cfg.vae, MODELS, where=where).to(info.device).eval().requires_grad_(False)
@@ -152,7 +163,7 @@ def build_data(cfg, latent_cache, info, where):
         if vae_ckpt:
             load_checkpoint(vae, vae_ckpt)
     if not latent_cache:
-        return dataset, vae
+        return dataset, vae, captions
     if vae is None:
         raise ConfigError(f"{where}: train.latent_cache needs a 'vae' and a video 'dataset' in the config")
     meta = dict(vae=_vae_fingerprint(cfg, cfg.get("ckpt", {}).get("vae")), **dataset.clip_meta())
@@ -162,7 +173,7 @@ def build_data(cfg, latent_cache, info, where):
     cache = LatentCacheDataset(latent_cache)
     cache.check_compatible(meta)
     cache.check_same_clips(dataset)
-    return cache, vae
+    return cache, vae, captions
 
 
 def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> dict:
@@ -187,7 +198,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     torch.manual_seed(s["seed"])
     model = build_module(cfg.model, MODELS, where=where).to(info.device)
     scheduler = build_module(cfg.scheduler, SCHEDULERS, where=where)
-    dataset, vae = build_data(cfg, s["latent_cache"], info, where)
+    dataset, vae, captions = build_data(cfg, s["latent_cache"], info, where)
     if cfg.get("ckpt", {}).get("init"):
         load_checkpoint(model, cfg.ckpt.init, strict=False)
 
@@ -213,6 +224,10 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
                         persistent_workers=s["num_workers"] > 0)
     raw_model = trainer.raw_model
     image_size = config_image_size(cfg)  # with the latents' length: the video size a time shift reads
+    text = None  # a text model's captions -> cond, from the text-embedding cache
+    if getattr(raw_model, "caption_channels", 0):
+        fps = dict(cfg.get("inference") or {}).get("fps", DEFAULT_FPS)
+        text = build_text_conditions(cfg, captions, s["text_cache"], run_dir, info, where, image_size, fps)
     autocast = torch.autocast(info.device.type, dtype=torch.bfloat16,
                               enabled=s["precision"] == "bf16" and s["plugin"] == "ddp")
     rows = slice(info.rank * local_batch, (info.rank + 1) * local_batch)
@@ -229,7 +244,10 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     bar = tqdm(total=s["max_steps"], initial=start_step, disable=not info.is_main, desc="train", dynamic_ncols=True)
     for batch in loader:
         x0 = _batch_latents(batch, vae, info.device)                              # (n, C, T', H', W')
-        cond = {k: v.to(info.device) for k, v in batch["cond"].items()}           # e.g. y (n,)
+        if text is not None:  # y (n, 1, L, C), y_mask (n, L), fps, height, width (n,)
+            cond = text.cond(batch["index"], info.device)
+        else:
+            cond = {k: v.to(info.device) for k, v in batch["cond"].items()}       # e.g. y (n,)
         # Randomness of this step, drawn for the whole global batch, this rank keeping its rows.
         gen = step_generator(s["seed"], step)
         draws = step_draws(scheduler, global_batch, x0.shape[1:], image_size, gen, frame_masks)
@@ -267,7 +285,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
         if step % s["ckpt_every"] == 0 or step == s["max_steps"]:
             _save(run_dir, step, trainer, s, info, skipped, sampler)
         if info.is_main and vae is not None and s["sample_every"] and step % s["sample_every"] == 0:
-            write_samples(run_dir / "samples" / f"step_{step:08d}", trainer.ema.model, vae, scheduler, cfg)
+            write_samples(run_dir / "samples" / f"step_{step:08d}", trainer.ema.model, vae, scheduler, cfg, text)
     bar.close()
     if info.is_main:
         save_checkpoint(trainer.ema.model, run_dir / RUN_WEIGHTS)  # the weights to sample with, config included
@@ -276,16 +294,22 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     return dict(step=step, skipped_steps=skipped, run_dir=str(run_dir), ema=trainer.ema.model)
 
 
-def write_samples(stem: Path, model, vae, scheduler, cfg) -> None:
-    """One clip of each of the first 4 classes with the EMA weights: ``<stem>.mp4`` (side by side) + ``.png``."""
+def write_samples(stem: Path, model, vae, scheduler, cfg, text=None) -> None:
+    """One clip of each of the first 4 classes (a text model: the first 4 captions of the data) with the EMA
+    weights: ``<stem>.mp4`` (side by side) + ``.png``."""
     from ..data.grid import save_grid_png
     from ..data.video_write import write_video
     from ..inference.pipeline import VideoPipeline
 
     was_training = model.training
-    pipe = VideoPipeline(model, vae, scheduler, config_image_size(cfg), config_num_frames(cfg))
-    classes = list(range(min(4, model.num_classes))) or None
-    videos = pipe(classes=classes, num_samples=1 if classes else 4, progress=False).videos  # (n, 3, T, H, W)
+    if text is not None:
+        pipe = VideoPipeline(model, vae, scheduler, config_image_size(cfg), config_num_frames(cfg),
+                             fps=text.fps, text_encoder=text)
+        videos = pipe(prompts=sorted(set(text.captions))[:4], progress=False).videos  # (n, 3, T, H, W)
+    else:
+        pipe = VideoPipeline(model, vae, scheduler, config_image_size(cfg), config_num_frames(cfg))
+        classes = list(range(min(4, model.num_classes))) or None
+        videos = pipe(classes=classes, num_samples=1 if classes else 4, progress=False).videos  # (n, 3, T, H, W)
     stem.parent.mkdir(parents=True, exist_ok=True)
     write_video(stem.with_suffix(".mp4"), torch.cat(list(videos), dim=-1), overwrite=True)  # (3, T, H, n W)
     save_grid_png(stem.with_suffix(".png"), videos, frame_stride=2, overwrite=True)
