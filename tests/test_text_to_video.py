@@ -53,6 +53,14 @@ def test_prompts_are_padded_to_the_length_and_masked(t5_folder):
     assert bool(mask[1].all())  # truncated to the length
 
 
+def test_a_prompt_longer_than_the_maximum_is_truncated_with_a_warning(t5_folder, caplog):
+    encoder = T5TextEncoder(str(t5_folder), model_max_length=8, dtype="fp32")
+    with caplog.at_level("WARNING"):
+        ids, mask = encoder.tokenize(["a red panda eating bamboo on a beach", "a"])
+    assert ids.shape == (2, 8) and bool(mask[0].all())
+    assert len(caplog.records) == 1 and "truncated to 8" in caplog.records[0].getMessage()
+
+
 def test_encode_gives_tokens_and_frees_t5(t5_folder):
     encoder = T5TextEncoder(str(t5_folder), model_max_length=12, dtype="bf16")
     cond = encoder.encode(["a red panda", "waves"])
@@ -100,10 +108,18 @@ def test_cli_text_to_video_end_to_end(tool, capsys, tmp_path):
     (["--prompt", "a", "--size", "60", "64"], "nearest size is (64, 64)"),
     (["--prompt", "a", "--aes", "high"], "--aes must be a number"),
     (["--prompt-file", "/nonexistent/prompts.txt"], "no such file"),
+    (["--prompt", "  "], "is a text-to-video model: give --prompt"),
 ])
 def test_cli_bad_text_requests_are_one_line(tool, capsys, argv, message):
     code, _, err = run(tool, capsys, T2V, *SMALL, *argv)
     assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_missing_weights_and_t5_folder_are_one_line(tool, capsys):
+    code, _, err = run(tool, capsys, T2V, "--prompt", "a red panda")
+    assert code == 2 and len(err) == 1
+    assert "missing weights/t5-v1_1-xxl (text_encoder.from_pretrained)" in err[0]
+    assert "huggingface-cli download DeepFloyd/t5-v1_1-xxl" in err[0]
 
 
 def test_class_models_refuse_prompts(tool, capsys):

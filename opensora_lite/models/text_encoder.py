@@ -120,6 +120,11 @@ class T5TextEncoder:
     def tokenize(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids and mask, each (N, model_max_length): padded to the length, truncated beyond it."""
         self._load()
+        lengths = [len(ids) for ids in self._tokenizer(list(prompts), add_special_tokens=True)["input_ids"]]
+        for prompt, length in zip(prompts, lengths):
+            if length > self.model_max_length:  # as Open-Sora: the end of the prompt is cut, with a warning here
+                logger.warning("prompt of %d tokens truncated to %d (model_max_length): %.60s...", length,
+                               self.model_max_length, prompt)
         batch = self._tokenizer(list(prompts), max_length=self.model_max_length, padding="max_length",
                                 truncation=True, return_attention_mask=True, add_special_tokens=True,
                                 return_tensors="pt")
