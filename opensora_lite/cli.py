@@ -52,6 +52,7 @@ COMMANDS = {  # subcommand -> module of opensora_lite.commands (each has main(ar
     "vae-recon": "vae_recon",
     "eval": "eval",
     "make-shapes": "make_shapes",
+    "make-csv": "make_csv",
     "serve": "serve",
 }
 USAGE = "usage: opensora-lite {" + ",".join(COMMANDS) + "} ... (opensora-lite COMMAND --help for its flags)"
