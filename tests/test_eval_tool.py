@@ -22,7 +22,8 @@ def test_eval_writes_every_metric_of_every_mode_and_never_overwrites(tool, capsy
     out = tmp_path / "eval"
     argv = [SHAPES, "--per-class", "1", "--steps", "2", "--data", str(data), "--real-clips", "12",
             "--classifier", str(classifier), "--out", str(out), "--i2v-clips", "2", "--extend-clips", "2",
-            "--long-frames", "24", "--direct-frames", "20", "--window", "16", "--overlap", "8"]
+            "--long-frames", "24", "--longer-frames", "28", "--direct-frames", "20", "--window", "16",
+            "--overlap", "8"]
     assert run_cli(tool.main, argv) == 0, capsys.readouterr().err
     results = json.loads((out / "results.json").read_text())
     uncond = results["uncond"]
@@ -35,7 +36,8 @@ def test_eval_writes_every_metric_of_every_mode_and_never_overwrites(tool, capsy
     assert len(uncond["judged_accuracy_per_class"]) == 12
     assert results["i2v"]["clips"] == 2 and results["extend"]["clips"] == 2 and results["direct"]["frames"] == 20
     assert 0 <= results["extend"]["judged_accuracy_vae_reconstruction"] <= 1
-    for mode in ("uncond", "i2v", "extend", "long", "direct"):
+    assert results["longer"]["frames"] == 28
+    for mode in ("uncond", "i2v", "extend", "long", "longer", "direct"):
         assert 0 <= results[mode]["judged_accuracy"] <= 1, mode
         assert (out / mode / "grid-0.png").is_file(), mode
     capsys.readouterr()

@@ -18,6 +18,7 @@ generator):
   and speed, no jumps, leaving cleanly at the border, nothing reappearing (``judge_consistency``); the same
   judge on the whole real clips through the VAE, window by window, is what no generator on this VAE beats;
 * ``long``: ``--long-frames`` frames per clip from nothing, window by window; the same rules;
+* ``longer``: the same with ``--longer-frames`` (96) frames: whether windows keep a clip consistent twice as long;
 * ``direct``: ``--direct-frames`` frames in ONE window (no windows, no conditioning), the same rules: what
   asking a model trained on short clips for a long one gives.
 
@@ -31,7 +32,7 @@ from opensora_lite.cli import ArgumentParser
 from opensora_lite.config import load_config
 from opensora_lite.errors import UserError
 
-MODES = ("uncond", "i2v", "extend", "long", "direct")
+MODES = ("uncond", "i2v", "extend", "long", "longer", "direct")
 
 
 def parse_args(argv):
@@ -48,6 +49,7 @@ def parse_args(argv):
                         "(default: the config's inference.window)")
     parser.add_argument("--overlap", type=int, metavar="F", help="extend and long: frames each new window is "
                         "given (default: the config's inference.window)")
+    parser.add_argument("--longer-frames", type=int, default=96, help="longer: frames per clip")
     parser.add_argument("--direct-frames", type=int, default=32, help="direct: frames in one window")
     parser.add_argument("--steps", type=int, help="sampling steps (default: the scheduler's)")
     parser.add_argument("--cfg-scale", type=float, help="guidance scale (default: the scheduler's)")
@@ -254,6 +256,8 @@ def main(argv):
         extend=lambda: eval_extend(pipe, args, out, sample),
         long=lambda: _from_nothing(pipe, args, out, sample, args.long_frames, "long", window_frames=args.window,
                                    overlap_frames=args.overlap),
+        longer=lambda: _from_nothing(pipe, args, out, sample, args.longer_frames, "longer",
+                                     window_frames=args.window, overlap_frames=args.overlap),
         direct=lambda: _from_nothing(pipe, args, out, sample, args.direct_frames, "direct",
                                      window_frames=args.direct_frames + 1),
     )
