@@ -55,6 +55,7 @@ def test_without_gradio_serve_prints_the_install_line_and_exits_2(tool, capsys, 
     (dict(steps=1000), "1000 steps is more than this server runs (100 at most)"),
     (dict(frames=0), "request.frames must be a positive integer"),
     (dict(cfg_scale=float("nan")), "request.cfg_scale must be a finite number"),
+    (dict(prompt="a" * 2001), "the prompt has 2001 characters, over this server's 2000"),
 ])
 def test_a_request_for_too_much_is_refused_with_the_limit(changes, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -147,12 +148,12 @@ def test_the_queue_runs_one_job_at_a_time_and_the_second_waits(server):
     from gradio_client.utils import Status
 
     client = Client(server["url"], verbose=False)
-    long_job = [SERVED, "5 square-left", 48, 30, "euler", 3.0, 0, None, None]  # a few seconds of sampling
+    long_job = [SERVED, "5 square-left", "", 48, 30, "euler", 3.0, 0, None, None]  # a few seconds of sampling
     first = client.submit(*long_job, api_name="/generate")
     deadline = time.time() + 60
     while first.status().code not in (Status.PROCESSING, Status.PROGRESS) and time.time() < deadline:
         time.sleep(0.02)
-    second = client.submit(SERVED, "0 circle-right", 16, 4, "euler", 3.0, 1, None, None, api_name="/generate")
+    second = client.submit(SERVED, "0 circle-right", "", 16, 4, "euler", 3.0, 1, None, None, api_name="/generate")
     waiting = []
     while not second.done():
         status = second.status()
@@ -228,3 +229,23 @@ def test_the_page_in_a_real_browser(server, tmp_path):
     finally:
         driver.quit()
     assert server["proc"].poll() is None  # still serving
+
+
+def test_a_text_model_takes_the_prompt(tmp_path):
+    """A text-to-video config (a small STDiT3 with a tiny T5, random weights): the prompt reaches the pipeline
+    and names the output; an empty one is one line."""
+    from opensora_lite import VideoPipeline
+    from opensora_lite.config import load_config
+
+    t2v = str(ROOT / "configs/opensora/t2v_v1_2.py")
+    cfg = load_config(t2v, {"model.depth": 1, "model.hidden_size": 64, "model.num_heads": 4,
+                            "model.caption_channels": 32, "vae.vae_2d.config.block_out_channels": (8, 8, 8, 8),
+                            "vae.vae_2d.config.norm_num_groups": 4, "vae.vae_2d.config.layers_per_block": 1,
+                            "vae.vae_temporal.filters": 8, "vae.vae_temporal.num_groups": 4,
+                            "vae.vae_temporal.num_res_blocks": 1, "resolution": "144p", "aspect_ratio": "1:1"})
+    text_pipe = VideoPipeline.from_loaded_config(cfg, t2v, random_init=True)
+    job = request(config=t2v, class_name=None, frames=1, steps=1, prompt="a red panda")
+    result = run_job(text_pipe, job, Limits(), tmp_path)
+    assert result.video.name == "a-red-panda-0.mp4" and result.videos.shape == (1, 3, 1, 192, 192)
+    with pytest.raises(UserError, match="every prompt must be a non-empty string"):
+        run_job(text_pipe, request(config=t2v, class_name=None, frames=1, steps=1, prompt=""), Limits(), tmp_path)

@@ -29,6 +29,7 @@ class Limits:
     max_upload_mb: float = 50.0  # size of an uploaded image or clip
     max_clip_frames: int = 256  # frames of a clip to continue
     keep_jobs: int = 8  # finished jobs whose files stay on disk for the page to serve
+    max_prompt_chars: int = 2000  # a text model's prompt
 
 
 @dataclass
@@ -42,6 +43,7 @@ class DemoRequest:
     seed: int
     first_frame: Optional[str] = None  # path of an uploaded image
     extend: Optional[str] = None  # path of an uploaded clip
+    prompt: Optional[str] = None  # a text model's prompt
 
 
 @dataclass
@@ -62,6 +64,9 @@ def check_request(request: DemoRequest, limits: Limits) -> None:
         raise UserError(f"{request.frames} frames is more than this server makes ({limits.max_frames} at most)")
     if request.steps > limits.max_steps:
         raise UserError(f"{request.steps} steps is more than this server runs ({limits.max_steps} at most)")
+    if request.prompt is not None and len(request.prompt) > limits.max_prompt_chars:
+        raise UserError(f"the prompt has {len(request.prompt)} characters, over this server's "
+                        f"{limits.max_prompt_chars}")
     for what, path, extensions in (("first frame", request.first_frame, IMAGE_EXTENSIONS),
                                    ("clip to continue", request.extend, VIDEO_EXTENSIONS)):
         if not path:
@@ -83,9 +88,10 @@ def run_job(pipe, request: DemoRequest, limits: Limits, jobs_dir: Path) -> JobRe
         check_request(request, limits)
         t0 = time.perf_counter()
         classes = None if request.class_name is None else [request.class_name]
-        out = pipe(classes=classes, num_frames=request.frames, seed=request.seed, steps=request.steps,
-                   cfg_scale=request.cfg_scale, sampler=request.sampler, first_frame=request.first_frame,
-                   extend=request.extend, progress=True)
+        prompts = [request.prompt] if pipe.takes_text else None  # the pipeline refuses an empty one
+        out = pipe(classes=classes, prompts=prompts, num_frames=request.frames, seed=request.seed,
+                   steps=request.steps, cfg_scale=request.cfg_scale, sampler=request.sampler,
+                   first_frame=request.first_frame, extend=request.extend, progress=True)
         job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=jobs_dir))
         video, grid = out.save(job_dir)
         _prune(jobs_dir, limits.keep_jobs)
