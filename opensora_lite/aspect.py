@@ -5,9 +5,17 @@ named **height:width**, as in Open-Sora: "9:16" is a landscape 240x426 video at 
 426x240 one. The sizes are upstream's table, not recomputed: some of them are odd or hand-rounded, and
 matching them keeps generated sizes identical to Open-Sora's.
 
+Small models (the 64x64 shapes benchmark) name a square side instead: "64px" is a budget of 64 x 64 pixels,
+and each ratio's size keeps about that area with both sides multiples of 16 ("64px" at "1:2" is 48x96).
+
     image_size("240p", "9:16")  # (240, 426)
+    image_size("64px", "2:1")   # (96, 48)
 """
+import re
+
 from .errors import ConfigError
+
+CUSTOM_ALIGN = 16  # sides of a "<N>px" resolution are multiples of this (VAE factor x patch of the small models)
 
 # height:width name -> the key of upstream's tables (H / W to two decimals)
 RATIO_NAMES = {
@@ -40,18 +48,29 @@ _TABLES = {
 }
 RESOLUTIONS = tuple(_TABLES)
 SIZES = {res: dict(zip(_KEYS, sizes)) for res, (_, sizes) in _TABLES.items()}  # res -> ratio key -> (H, W)
+CUSTOM = re.compile(r"(\d+)px")
 
 
 def pixels(resolution: str) -> int:
-    """The pixel budget of a named resolution (240p: 102,240)."""
-    _check_resolution(resolution)
-    return _TABLES[resolution][0]
+    """The pixel budget of a resolution (240p: 102,240; 64px: 4,096)."""
+    side = _check_resolution(resolution)
+    return side * side if side else _TABLES[resolution][0]
 
 
 def image_size(resolution: str, aspect_ratio: str = "9:16") -> tuple[int, int]:
-    """(height, width) of a named resolution at a height:width ratio name ("9:16", "1:1", ...) or an H/W number."""
-    _check_resolution(resolution)
-    return SIZES[resolution][ratio_key(aspect_ratio)]
+    """(height, width) of a resolution at a height:width ratio name ("9:16", "1:1", ...) or an H/W number."""
+    return size_of(resolution, ratio_key(aspect_ratio))
+
+
+def size_of(resolution: str, key: str) -> tuple[int, int]:
+    """(height, width) of a resolution at a ratio key of the tables ("0.56")."""
+    side = _check_resolution(resolution)
+    if not side:
+        return SIZES[resolution][key]
+    ratio = float(key)
+    height = max(CUSTOM_ALIGN, round((side * side * ratio) ** 0.5 / CUSTOM_ALIGN) * CUSTOM_ALIGN)
+    width = max(CUSTOM_ALIGN, round(height / ratio / CUSTOM_ALIGN) * CUSTOM_ALIGN)
+    return height, width
 
 
 def ratio_key(aspect_ratio) -> str:
@@ -75,6 +94,12 @@ def closest_ratio(height: float, width: float) -> str:
     return min(_KEYS, key=lambda key: abs(float(key) - height / width))
 
 
-def _check_resolution(resolution: str) -> None:
+def _check_resolution(resolution: str) -> int:
+    """0 for a named resolution, the side N of "<N>px"; a ConfigError for anything else."""
+    match = CUSTOM.fullmatch(str(resolution))
+    if match and int(match[1]) >= CUSTOM_ALIGN:
+        return int(match[1])
     if resolution not in _TABLES:
-        raise ConfigError(f"unknown resolution {resolution!r}: use one of {', '.join(RESOLUTIONS)}")
+        raise ConfigError(f"unknown resolution {resolution!r}: use one of {', '.join(RESOLUTIONS)}, or <N>px "
+                          f"(a square side of N >= {CUSTOM_ALIGN} pixels, e.g. 64px)")
+    return 0

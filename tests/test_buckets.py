@@ -85,3 +85,15 @@ def test_nothing_fits_is_one_clear_error():
         BucketAssigner({"100p": {17: (1.0, 2)}})
     with pytest.raises(ConfigError, match=r"probability must be in \(0, 1\]"):
         BucketAssigner({"144p": {17: (1.5, 2)}})
+
+
+def test_small_models_name_a_square_side():
+    from opensora_lite.aspect import image_size, pixels
+
+    assert pixels("64px") == 4096 and image_size("64px", "1:1") == (64, 64)
+    assert image_size("64px", "1:2") == (48, 96) and image_size("64px", "2:1") == (96, 48)
+    a = BucketAssigner({"64px": {17: (1.0, 2)}})
+    assert a.assign(0, 20, 60, 120, 0, 0) == Bucket("64px", 17, "0.50")  # 60x120 (7,200 px) -> 48x96
+    assert a.assign(0, 20, 40, 40, 0, 0) is None  # under 64x64
+    with pytest.raises(ConfigError, match="or <N>px"):
+        BucketAssigner({"8px": {17: (1.0, 2)}})

@@ -25,7 +25,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch.utils.data import Sampler
 
-from ..aspect import RESOLUTIONS, SIZES, closest_ratio, pixels
+from ..aspect import closest_ratio, pixels, size_of
 from ..errors import ConfigError, DataError
 
 
@@ -40,7 +40,7 @@ class Bucket:
     @property
     def size(self) -> Tuple[int, int]:
         """(height, width) in pixels."""
-        return SIZES[self.resolution][self.ratio]
+        return size_of(self.resolution, self.ratio)
 
     def __str__(self) -> str:
         height, width = self.size
@@ -64,8 +64,10 @@ def check_bucket_config(config) -> Dict[str, Dict[int, Tuple[float, Optional[int
                           f"e.g. {{'144p': {{1: (1.0, 64), 17: (1.0, 8)}}}}; got {config!r}")
     out = {}
     for resolution, frames in config.items():
-        if resolution not in RESOLUTIONS:
-            raise ConfigError(f"bucket_config: unknown resolution {resolution!r}; use {', '.join(RESOLUTIONS)}")
+        try:
+            pixels(resolution)
+        except ConfigError as err:
+            raise ConfigError(f"bucket_config: {err}") from None
         if not isinstance(frames, dict) or not frames:
             raise ConfigError(f"bucket_config[{resolution!r}] must be a dict frames -> (probability, batch size)")
         out[resolution] = {}
