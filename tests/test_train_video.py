@@ -42,6 +42,8 @@ train = dict(outputs={str(tmp_path / "run")!r}, batch_size=4, max_steps=6, ckpt_
     assert summary["step"] == 6
     reported = caplog.text
     assert "empty.mp4" in reported and "garbage.mp4" in reported
+    # the VAE here has random weights: the run says at once that it cannot keep these clips
+    assert "the VAE reconstructs your clips at only" in reported and "opensora-lite train-vae" in reported
     assert (tmp_path / "run" / "checkpoints" / "step_00000006" / "meta.json").is_file()
     sample = tmp_path / "run" / "samples" / "step_00000006.mp4"
     assert sample.is_file() and (tmp_path / "run" / "samples" / "step_00000003.png").is_file()

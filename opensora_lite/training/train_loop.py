@@ -162,6 +162,8 @@ def build_data(cfg, latent_cache, info, where):
         vae_ckpt = cfg.get("ckpt", {}).get("vae")
         if vae_ckpt:
             load_checkpoint(vae, vae_ckpt)
+        if info.is_main:
+            check_vae_fidelity(vae, dataset, where)
     if not latent_cache:
         return dataset, vae, captions
     if vae is None:
@@ -174,6 +176,33 @@ def build_data(cfg, latent_cache, info, where):
     cache.check_compatible(meta)
     cache.check_same_clips(dataset)
     return cache, vae, captions
+
+
+VAE_CHECK_CLIPS = 4  # clips put through the VAE at the start of a run
+VAE_MIN_PSNR_DB = 24.0  # below this the VAE loses what a model would learn (the shapes VAE on real footage: 5-13 dB)
+
+
+def check_vae_fidelity(vae, dataset, where: str) -> Optional[float]:
+    """Put a few of the training clips through the VAE and warn when it cannot keep them: a model trained on its
+    latents would learn blobs. Returns the PSNR (dB)."""
+    from ..eval.metrics import psnr
+
+    if getattr(dataset, "latents", None) is not None or not hasattr(dataset, "paths"):
+        return None  # latents already: nothing to reconstruct
+    n = min(VAE_CHECK_CLIPS, len(dataset))
+    picks = [round(i * (len(dataset) - 1) / max(1, n - 1)) for i in range(n)]
+    with torch.no_grad():
+        clips = torch.stack([dataset[i]["video"] for i in picks])  # (n, 3, T, H, W) in [-1, 1]
+        device = next(vae.parameters()).device
+        recon = vae.decode(vae.encode(clips.to(device)), num_frames=clips.shape[2]).float().cpu().clamp(-1, 1)
+    value = psnr((recon + 1) / 2, (clips + 1) / 2).mean().item()
+    logger.info("the VAE reconstructs %d training clips at %.1f dB PSNR", n, value)
+    if value < VAE_MIN_PSNR_DB:
+        logger.warning("%s: the VAE reconstructs your clips at only %.1f dB PSNR: a model trained on its latents "
+                       "learns what it keeps, not your videos. Train a VAE on your data first (opensora-lite "
+                       "train-vae) or use one made for real footage (configs/vae/opensora_v1_2.py with Open-Sora's "
+                       "weights); check with opensora-lite vae-recon.", where, value)
+    return value
 
 
 def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> dict:
