@@ -37,6 +37,11 @@ def test_eval_writes_every_metric_of_every_mode_and_never_overwrites(tool, capsy
     assert results["i2v"]["clips"] == 2 and results["extend"]["clips"] == 2 and results["direct"]["frames"] == 20
     assert 0 <= results["extend"]["judged_accuracy_vae_reconstruction"] <= 1
     assert results["longer"]["frames"] == 28
+    for mode in ("i2v", "extend"):  # animated previews for the README: given frames marked, clips side by side
+        from PIL import Image
+
+        preview = Image.open(out / mode / "preview.webp")
+        assert preview.n_frames == (16 if mode == "i2v" else 24) and preview.size[1] == 2 * (64 + 4)
     for mode in ("uncond", "i2v", "extend", "long", "longer", "direct"):
         assert 0 <= results[mode]["judged_accuracy"] <= 1, mode
         assert (out / mode / "grid-0.png").is_file(), mode

@@ -161,6 +161,7 @@ def eval_i2v(pipe, args, out: Path, sample) -> dict:
         videos.append(clip)
         verdicts.append(judge_image_to_video(clip.videos[0], image, label))
     _save_grid(videos[:: max(1, len(videos) // 12)], out / "i2v")
+    _save_preview(videos[:: max(1, len(videos) // 4)][:4], out / "i2v")
     offsets = [v["start_offset"] for v in verdicts if v["start_offset"] is not None]
     return dict(clips=len(picks), frames=args.frames, judged_accuracy=_rate(verdicts),
                 mean_start_offset_px=sum(offsets) / max(1, len(offsets)), failures=_reasons(verdicts))
@@ -180,6 +181,7 @@ def eval_extend(pipe, args, out: Path, sample) -> dict:
         verdicts.append(judge_consistency(clip.videos[0], label))
         ceiling.append(judge_consistency(_reconstruct_in_windows(pipe, real), label))
     _save_grid(videos[:: max(1, len(videos) // 12)], out / "extend")
+    _save_preview(videos[:: max(1, len(videos) // 4)][:4], out / "extend")
     return dict(clips=len(picks), context_frames=args.context_frames, frames=args.long_frames,
                 judged_accuracy=_rate(verdicts), failures=_reasons(verdicts),
                 judged_accuracy_vae_reconstruction=_rate(ceiling), vae_reconstruction_failures=_reasons(ceiling))
@@ -230,6 +232,17 @@ def _save_grid(outputs: list, folder: Path, every: int = 1) -> None:
     names = [n for o in outputs for n in o.names][::every]
     ids = [i for o in outputs for i in o.ids][::every]
     VideoOutput(videos, given, names, ids).save(folder, overwrite=True)
+
+
+def _save_preview(outputs: list, folder: Path) -> None:
+    """``<folder>/preview.webp``: a few clips side by side, animated (given frames marked), for the README."""
+    import torch
+
+    from opensora_lite.data.grid import save_animation
+    from opensora_lite.inference.output import mark_given
+
+    videos = mark_given(torch.cat([o.videos for o in outputs]), torch.cat([o.given for o in outputs]))
+    save_animation(folder / "preview.webp", videos, fps=outputs[0].fps)
 
 
 def main(argv):

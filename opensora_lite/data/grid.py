@@ -76,3 +76,28 @@ def save_labelled_grid(path, videos, labels, frame_stride: int = 1, padding: int
     with atomic_path(path) as tmp:
         canvas.save(tmp, format="PNG")
     return path
+
+
+def save_animation(path, videos, fps: float = 8, scale: int = 2, padding: int = 2) -> Path:
+    """An animated WebP of clips side by side (``(N, 3, T, H, W)`` float or a list of clips of one size): frame t
+    shows frame t of every clip, enlarged ``scale`` times (nearest, so edges stay sharp). Loops forever; a
+    README can show motion with it. Saved atomically to ``path``."""
+    from PIL import Image
+
+    if isinstance(videos, (list, tuple)):
+        clips = [single_clip(v) for v in videos]
+    else:
+        batch = to_uint8(videos)
+        clips = [batch] if batch.ndim == 4 else list(batch)
+    frames = min(c.shape[0] for c in clips)
+    images = []
+    for t in range(frames):
+        row = np.concatenate([np.pad(c[t], ((padding, padding), (padding, 0), (0, 0)), constant_values=255)
+                              for c in clips], axis=1)  # (H + 2p, N (W + p), 3)
+        row = np.pad(row, ((0, 0), (0, padding), (0, 0)), constant_values=255)
+        images.append(Image.fromarray(row).resize((row.shape[1] * scale, row.shape[0] * scale), Image.NEAREST))
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="WEBP", save_all=True, append_images=images[1:], duration=round(1000 / fps),
+                       loop=0, lossless=True)
+    return path
