@@ -46,7 +46,7 @@ def random_fill(module: torch.nn.Module, dtype=torch.float32) -> torch.nn.Module
                 p.fill_(1.0)
             else:
                 p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
-        for name, b in module.named_buffers():
+        for b in module.buffers():
             if b.is_floating_point():
                 b.copy_(torch.randn(b.shape, generator=gen) * 0.02)
     return module.eval()

@@ -4,11 +4,12 @@ import json
 from fractions import Fraction
 
 import numpy as np
-from helpers import run
 from PIL import Image
 from video_fixtures import encode, patterned_clip, with_rotation
 
 from opensora_lite.data.datasets import VideoClipDataset
+
+from helpers import run
 
 TOOL = "make_csv"
 

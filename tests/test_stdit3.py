@@ -2,7 +2,6 @@
 hpcaitech/Open-Sora v1.2.0's code; see tests/fixtures/README.md or ../shared/fixtures/README.md, section 7)."""
 import pytest
 import torch
-from conftest import fixture_atol, load_fixture
 
 from opensora_lite.errors import CheckpointError, ConfigError, ShapeError
 from opensora_lite.models import STDiT
@@ -13,7 +12,9 @@ from opensora_lite.models.layers import (
     get_2d_sincos_pos_embed_scaled,
     rotary_cos_sin,
 )
-from opensora_lite.models.stdit import OPENSORA_V1_2, VARIANTS
+from opensora_lite.models.stdit import OPENSORA_V1_2
+
+from conftest import fixture_atol, load_fixture
 
 TINY = dict(OPENSORA_V1_2, input_size=(5, 8, 12), patch_size=(1, 2, 2), in_channels=4, hidden_size=64, depth=2,
             num_heads=4, mlp_ratio=4.0, caption_channels=32, model_max_length=8)

@@ -4,10 +4,11 @@ import json
 
 import pytest
 import torch
-from helpers import ROOT, run
 
 from opensora_lite.errors import CheckpointError, UserError
 from opensora_lite.models.text_encoder import T5TextEncoder, append_scores
+
+from helpers import ROOT, run
 
 TOOL = "generate"
 T2V = str(ROOT / "configs/opensora/t2v_v1_2.py")

@@ -2,7 +2,8 @@
 # decoders are fine-tuned together on pixels of 17-frame windows, border-crossing and exit windows included.
 # After the temporal stage alone, 48-frame val_long clips through the VAE kept their colour in 34 of 48
 # (the latents hold it: the 2-D round trip keeps 45 of 48).
-#   python tools/train_vae.py configs/shapes/vae_shapes4x_decoder.py --vae_init runs/vae_shapes4x_temporal/vae.safetensors
+#   python tools/train_vae.py configs/shapes/vae_shapes4x_decoder.py \
+#       --vae_init runs/vae_shapes4x_temporal/vae.safetensors
 _base_ = ["./vae_shapes4x_2d.py"]
 
 vae_train = dict(

@@ -79,7 +79,8 @@ def check_bucket_config(config) -> Dict[str, Dict[int, Tuple[float, Optional[int
                                   f"got {spec!r}")
             prob, batch = spec
             if not isinstance(prob, (int, float)) or not 0 < prob <= 1:
-                raise ConfigError(f"bucket_config[{resolution!r}][{count}]: probability must be in (0, 1], got {prob!r}")
+                raise ConfigError(f"bucket_config[{resolution!r}][{count}]: probability must be in (0, 1], "
+                                  f"got {prob!r}")
             if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
                 raise ConfigError(f"bucket_config[{resolution!r}][{count}]: batch size must be a positive int "
                                   f"(or None with batch_tokens), got {batch!r}")
@@ -158,7 +159,8 @@ class BucketAssigner:
         return BucketPlan(clips, {b: self.batch_size(b) for b in clips}, merged, sorted(unfit))
 
     def _smaller(self, bucket: Bucket, sizes, members: List[int]) -> Optional[Bucket]:
-        """The nearest smaller bucket of the same ratio that all ``members`` fit: fewer frames, then lower resolutions."""
+        """The nearest smaller bucket of the same ratio that all ``members`` fit: fewer frames, then lower
+        resolutions."""
         shortest = min(sizes[i][0] for i in members)
         candidates = []
         for resolution in self.resolutions:

@@ -28,12 +28,14 @@ from tqdm import tqdm
 
 from ..errors import DataError, UserError
 from ..registry import DATASETS
+from .folder_scan import IMAGE_EXTENSIONS, probe
 from .video_read import (
     DEFAULT_MAX_SOURCE_PIXELS,
     VIDEO_EXTENSIONS,
     probe_video,
     read_clip,
     read_video_frames,
+    resize_crop,
     sample_frame_indices,
 )
 from .video_write import OutputExistsError
@@ -134,6 +136,25 @@ def _class_names_beside(csv_path: Path) -> Optional[List[str]]:
         return None
 
 
+def read_image(path: Path, size: Tuple[int, int]) -> torch.Tensor:
+    """A still image as a one-frame clip (3, 1, H, W) in [-1, 1], upright, resized to cover ``size`` and cropped."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))  # (H, W, 3) uint8
+    except (UnidentifiedImageError, OSError) as err:
+        raise DataError(f"{path}: cannot read the image ({err})") from None
+    return resize_crop(pixels[None], size)  # (3, 1, H, W)
+
+
+def _probe_size(path: Path) -> Tuple[int, int, int]:
+    """(num_frames, height, width) of a video or image file; an unreadable one counts as (0, 0, 0): it fits no
+    bucket."""
+    info, _ = probe(path)
+    return (0, 0, 0) if info is None else (info["num_frames"], info["height"], info["width"])
+
+
 #################################################################################
 #                              VideoClipDataset                                 #
 #################################################################################
@@ -214,6 +235,18 @@ class VideoClipDataset(Dataset):
             self.latents.check_compatible(self.clip_meta())
             self.latents.check_same_clips(self)
 
+    def sizes(self) -> List[Tuple[int, int, int]]:
+        """``(num_frames, height, width)`` of every clip (upright, square pixels; frame_interval applied): the
+        CSV's columns when it has them (``make-csv`` writes them), else each file probed once."""
+        if self.rows and {"num_frames", "height", "width"} <= set(self.rows[0]):
+            try:
+                out = [(int(r["num_frames"]), int(r["height"]), int(r["width"])) for r in self.rows]
+            except (TypeError, ValueError) as e:
+                raise DataError(f"{self.source}: num_frames, height and width must be integers ({e})") from None
+        else:
+            out = [_probe_size(p) for p in tqdm(self.paths, desc="probing sizes", disable=len(self.paths) < 50)]
+        return [(max(1, (t - 1) // self.frame_interval + 1), h, w) for t, h, w in out]
+
     @property
     def captions(self) -> Optional[List[str]]:
         """Each clip's caption (the CSV column ``text``, Open-Sora's name), or None without one."""
@@ -247,14 +280,18 @@ class VideoClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index) -> dict:
+        """Clip ``index``, or ``(index, bucket)`` from :class:`~opensora_lite.data.buckets.BucketBatchSampler`:
+        then read at the bucket's frames and size (a bad file is replaced by another clip of the same bucket's
+        shape, read at that shape)."""
+        index, bucket = index if isinstance(index, tuple) else (index, None)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} clips")
-        if self.latents is not None:
+        if self.latents is not None and bucket is None:
             return self.latents[index]
         for candidate in self._candidates(index):
             try:
-                video = self._load(candidate, getattr(index, "epoch", self.epoch))
+                video = self._load(candidate, getattr(index, "epoch", self.epoch), bucket)
             except DataError as e:
                 self._mark_bad(candidate, str(e))
                 continue
@@ -264,14 +301,18 @@ class VideoClipDataset(Dataset):
 
     # ----------------------------------------------------------------- internals
 
-    def _load(self, index: int, epoch: int) -> torch.Tensor:
-        """Decode clip ``index`` with the random start of ``epoch``: (3, T, H, W) float in [-1, 1]."""
+    def _load(self, index: int, epoch: int, bucket=None) -> torch.Tensor:
+        """Decode clip ``index`` with the random start of ``epoch``: (3, T, H, W) float in [-1, 1], T and (H, W)
+        the bucket's when one is given, else the dataset's."""
+        num_frames, size = (self.num_frames, self.size) if bucket is None else (bucket.frames, bucket.size)
+        if self.paths[index].suffix.lower() in IMAGE_EXTENSIONS:
+            return read_image(self.paths[index], size)  # (3, 1, H, W)
         generator = torch.Generator().manual_seed(_seed_from(self.seed, epoch, int(index)))
         clip = read_clip(
             self.paths[index],
-            self.num_frames,
+            num_frames,
             self.frame_interval,
-            size=self.size,
+            size=size,
             start=self.start,
             backend=self.backend,
             short_policy=self.short_policy,

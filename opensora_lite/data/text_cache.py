@@ -19,8 +19,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from .video_write import OutputExistsError
 from ..storage import atomic_path
+from .video_write import OutputExistsError
 
 logger = logging.getLogger(__name__)
 

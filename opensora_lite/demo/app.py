@@ -45,7 +45,10 @@ def build_app(pipes: dict, limits: Limits, jobs_dir=None) -> gr.Blocks:
             result = run_job(pipe, request, limits, jobs_dir)
         except UserError as err:  # one line in the page; the server goes on
             return None, None, None, f"error: {err}"
-        label = prompt if pipe.takes_text else pipe.label(None if class_name is None else pipe.class_ids([class_name])[0])
+        if pipe.takes_text:
+            label = prompt
+        else:
+            label = pipe.label(None if class_name is None else pipe.class_ids([class_name])[0])
         status = f"{label}: {result.videos.shape[2]} frames in {result.seconds:.1f} s"
         return str(result.video), str(result.grid), [str(result.video), str(result.grid)], status
 

@@ -97,7 +97,8 @@ def get_2d_sincos_pos_embed_scaled(embed_dim: int, grid_h: int, grid_w: int, sca
     """Open-Sora 1.2's 2-D sin-cos table (``PositionEmbedding2D``) for any resolution -> (h*w, D) float32.
 
     The grid is ``arange(n) / scale * (base_size / n)`` along each axis (no ``base_size``: ``arange(n) /
-    scale``), so every aspect ratio spans ``base_size`` units and larger videos (``scale`` = sqrt(H W) / 512 in pixels) are spread finer.
+    scale``), so every aspect ratio spans ``base_size`` units and larger videos (``scale`` = sqrt(H W) / 512
+    in pixels) are spread finer.
     Computed in float32 in upstream's order of operations (parity); the first half of the channels encodes
     the column, as in :func:`get_2d_sincos_pos_embed`, but each half is ``cat([sin, cos])`` of D/4
     frequencies ``1 / 10000^(2i / (D/2))``.

@@ -211,7 +211,9 @@ class STDiT(nn.Module):
         self.t_embedder = TimestepEmbedder(hidden_size)
         self.fps_embedder = TimestepEmbedder(hidden_size) if fps_conditioning else None
         # t2i: one SiLU + Linear shared by all blocks maps t to their six modulations (PixArt)
-        self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 6 * hidden_size)) if modulation == "t2i" else None
+        self.t_block = None
+        if modulation == "t2i":
+            self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 6 * hidden_size))
         if caption_channels:  # text tokens, read by cross-attention
             self.y_embedder = CaptionEmbedder(caption_channels, hidden_size, model_max_length, class_dropout_prob)
         else:  # class ids; num_classes=0: an unconditional model (no label embedder, no guidance)
@@ -383,7 +385,8 @@ class STDiT(nn.Module):
 
     def _check_text(self, n: int, y, y_mask) -> None:
         c = self.caption_channels
-        if y is None or y.ndim not in (3, 4) or y.shape[0] != n or y.shape[-1] != c or (y.ndim == 4 and y.shape[1] != 1):
+        if y is None or y.ndim not in (3, 4) or y.shape[0] != n or y.shape[-1] != c or \
+                (y.ndim == 4 and y.shape[1] != 1):
             raise ShapeError(f"this text-conditional model needs y of shape ({n}, [1,] L, {c}) (text-encoder "
                              f"tokens), got {None if y is None else tuple(y.shape)}")
         if y_mask is not None:

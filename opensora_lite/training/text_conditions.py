@@ -51,7 +51,8 @@ def build_text_conditions(cfg, captions, path, run_dir: Path, info, where: str, 
                           f"add one caption per clip to the CSV")
     empty = [i for i, c in enumerate(captions) if not c]
     if empty:
-        raise DataError(f"{where}: {len(empty)} clips have an empty caption (CSV column 'text'), e.g. row {empty[0] + 2}")
+        raise DataError(f"{where}: {len(empty)} clips have an empty caption (CSV column 'text'), e.g. row "
+                        f"{empty[0] + 2}")
     spec = cfg.get("text_encoder")
     if spec is None:
         raise ConfigError(f"{where}: the model reads text but the config has no text_encoder entry")
