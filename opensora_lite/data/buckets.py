@@ -244,6 +244,11 @@ class BucketBatchSampler(Sampler):
                 return epoch, step
             step, epoch = step - count, epoch + 1
 
+    def epoch_of(self, step: int) -> float:
+        """Epochs done before global step ``step`` (a checkpoint's ``epoch``)."""
+        epoch, index = self.locate(step)
+        return epoch + index / self._count(epoch)
+
     def batch(self, step: int) -> Tuple[Bucket, List[int]]:
         """This rank's part of global step ``step``: the bucket and its clip indices."""
         epoch, index = self.locate(step)

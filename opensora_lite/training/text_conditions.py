@@ -33,7 +33,9 @@ class TextConditions:
     def to(self, device) -> "TextConditions":
         return self
 
-    def cond(self, indices, device) -> dict:
+    def cond(self, indices, device, image_size=None) -> dict:
+        """The cond of clips ``indices`` (a batch of ``image_size``, default the config's)."""
+        height, width = image_size or self.image_size
         rows = [self.captions[int(i)] for i in indices]
         n = len(rows)
         cond = {k: v.to(device) for k, v in self.cache.cond(rows).items()}  # y (n, 1, L, C), y_mask (n, L)
@@ -41,7 +43,7 @@ class TextConditions:
         def full(value):
             return torch.full((n,), float(value), device=device)  # (n,)
 
-        return dict(cond, fps=full(self.fps), height=full(self.image_size[0]), width=full(self.image_size[1]))
+        return dict(cond, fps=full(self.fps), height=full(height), width=full(width))
 
 
 def build_text_conditions(cfg, captions, path, run_dir: Path, info, where: str, image_size, fps) -> TextConditions:

@@ -29,6 +29,7 @@ from ..config import (
     is_number,
     section_settings,
 )
+from ..data.buckets import BucketAssigner, BucketBatchSampler, bucket_table
 from ..data.datasets import LatentCacheDataset, build_latent_cache
 from ..data.sampler import GlobalBatchSampler
 from ..errors import ConfigError, UserError
@@ -53,7 +54,7 @@ TRAIN_DEFAULTS = dict(
     outputs="runs/default", plugin="ddp", precision="fp32", seed=0, batch_size=8, max_steps=1000,
     lr=1e-4, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0, grad_clip=1.0, ema_decay=0.9999,
     ckpt_every=500, keep_last=3, log_every=50, num_workers=0, max_bad_steps=10, latent_cache=None,
-    sample_every=0, compile=False, frame_mask=None, text_cache=None,
+    sample_every=0, compile=False, frame_mask=None, text_cache=None, batch_tokens=None,
 )
 
 
@@ -182,6 +183,24 @@ VAE_CHECK_CLIPS = 4  # clips put through the VAE at the start of a run
 VAE_MIN_PSNR_DB = 24.0  # below this the VAE loses what a model would learn (the shapes VAE on real footage: 5-13 dB)
 
 
+def bucket_sampler(cfg, s, dataset, vae, model, info, start_step: int, num_steps: int, where: str):
+    """The batch sampler of a bucketed run; rank 0 logs the table of buckets of the first epoch."""
+    if vae is None or not hasattr(dataset, "sizes"):
+        raise ConfigError(f"{where}: bucket_config needs a video dataset (VideoClipDataset) and a 'vae'")
+    patch = getattr(model, "patch_size", (1, 1, 1))
+
+    def tokens(bucket) -> int:  # the model's tokens for one clip of the bucket: what memory follows
+        t, h, w = vae.get_latent_size([bucket.frames, *bucket.size])
+        return -(-t // patch[0]) * -(-h // patch[1]) * -(-w // patch[2])
+
+    sizes = dataset.sizes()
+    assigner = BucketAssigner(cfg.bucket_config, s["batch_tokens"], tokens, info.world_size)
+    if info.is_main:
+        logger.info("buckets of epoch 0 (later epochs draw again where a probability is below 1):\n%s",
+                    bucket_table(assigner.plan(sizes, s["seed"], 0), tokens))
+    return BucketBatchSampler(sizes, assigner, info.rank, info.world_size, s["seed"], start_step, num_steps)
+
+
 def check_vae_fidelity(vae, dataset, where: str) -> Optional[float]:
     """Put a few of the training clips through the VAE and warn when it cannot keep them: a model trained on its
     latents would learn blobs. Returns the PSNR (dB)."""
@@ -191,11 +210,13 @@ def check_vae_fidelity(vae, dataset, where: str) -> Optional[float]:
         return None  # latents already: nothing to reconstruct
     n = min(VAE_CHECK_CLIPS, len(dataset))
     picks = [round(i * (len(dataset) - 1) / max(1, n - 1)) for i in range(n)]
+    device, values = next(vae.parameters()).device, []
     with torch.no_grad():
-        clips = torch.stack([dataset[i]["video"] for i in picks])  # (n, 3, T, H, W) in [-1, 1]
-        device = next(vae.parameters()).device
-        recon = vae.decode(vae.encode(clips.to(device)), num_frames=clips.shape[2]).float().cpu().clamp(-1, 1)
-    value = psnr((recon + 1) / 2, (clips + 1) / 2).mean().item()
+        for i in picks:  # one at a time: clips and stills may differ in length
+            clip = dataset[i]["video"][None]  # (1, 3, T, H, W) in [-1, 1]
+            recon = vae.decode(vae.encode(clip.to(device)), num_frames=clip.shape[2]).float().cpu().clamp(-1, 1)
+            values.append(psnr((recon + 1) / 2, (clip + 1) / 2).mean().item())
+    value = sum(values) / len(values)
     logger.info("the VAE reconstructs %d training clips at %.1f dB PSNR", n, value)
     if value < VAE_MIN_PSNR_DB:
         logger.warning("%s: the VAE reconstructs your clips at only %.1f dB PSNR: a model trained on its latents "
@@ -227,6 +248,9 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     torch.manual_seed(s["seed"])
     model = build_module(cfg.model, MODELS, where=where).to(info.device)
     scheduler = build_module(cfg.scheduler, SCHEDULERS, where=where)
+    if cfg.get("bucket_config") and s["latent_cache"]:
+        raise ConfigError(f"{where}: train.latent_cache does not work with bucket_config yet; set it to None "
+                          f"(clips are then encoded as they are read)")
     dataset, vae, captions = build_data(cfg, s["latent_cache"], info, where)
     if cfg.get("ckpt", {}).get("init"):
         load_checkpoint(model, cfg.ckpt.init, strict=False)
@@ -245,10 +269,12 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     if ckpt is not None:
         trainer.load_state(ckpt, meta)
 
-    global_batch, local_batch = s["batch_size"], s["batch_size"] // info.world_size
     num_steps = max(0, s["max_steps"] - start_step)
-    sampler = GlobalBatchSampler(len(dataset), global_batch, info.rank, info.world_size, s["seed"],
-                                 start_step, num_steps)
+    if cfg.get("bucket_config"):  # mixed sizes, ratios and lengths: one bucket per batch (data/buckets.py)
+        sampler = bucket_sampler(cfg, s, dataset, vae, model, info, start_step, num_steps, where)
+    else:
+        sampler = GlobalBatchSampler(len(dataset), s["batch_size"], info.rank, info.world_size, s["seed"],
+                                     start_step, num_steps)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=s["num_workers"],
                         persistent_workers=s["num_workers"] > 0)
     raw_model = trainer.raw_model
@@ -259,7 +285,6 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
         text = build_text_conditions(cfg, captions, s["text_cache"], run_dir, info, where, image_size, fps)
     autocast = torch.autocast(info.device.type, dtype=torch.bfloat16,
                               enabled=s["precision"] == "bf16" and s["plugin"] == "ddp")
-    rows = slice(info.rank * local_batch, (info.rank + 1) * local_batch)
     frame_masks = FrameMaskSampler(s["frame_mask"])
     forced = getattr(dataset, "frame_mask_kinds", None)
     if frame_masks.probs is None and forced is not None and bool((forced >= 0).any()):
@@ -273,13 +298,17 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     bar = tqdm(total=s["max_steps"], initial=start_step, disable=not info.is_main, desc="train", dynamic_ncols=True)
     for batch in loader:
         x0 = _batch_latents(batch, vae, info.device)                              # (n, C, T', H', W')
+        size = tuple(batch["video"].shape[-2:]) if "video" in batch else image_size  # this batch's (H, W)
         if text is not None:  # y (n, 1, L, C), y_mask (n, L), fps, height, width (n,)
-            cond = text.cond(batch["index"], info.device)
+            cond = text.cond(batch["index"], info.device, size)
         else:
             cond = {k: v.to(info.device) for k, v in batch["cond"].items()}       # e.g. y (n,)
         # Randomness of this step, drawn for the whole global batch, this rank keeping its rows.
+        local_batch = x0.shape[0]
+        global_batch = local_batch * info.world_size
+        rows = slice(info.rank * local_batch, (info.rank + 1) * local_batch)
         gen = step_generator(s["seed"], step)
-        draws = step_draws(scheduler, global_batch, x0.shape[1:], image_size, gen, frame_masks)
+        draws = step_draws(scheduler, global_batch, x0.shape[1:], size, gen, frame_masks)
         uniforms, t, noise, mask = (None if d is None else d[rows] for d in draws)
         if mask is not None:  # (n, 2) drawn kind and k -> (n, T') masks, a clip's own kind winning
             mask = frame_masks.masks(mask, x0.shape[2], batch.get("frame_mask"))
@@ -307,9 +336,8 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
             if step % s["log_every"] == 0:
                 elapsed = time.time() - t_start
                 finite = [v for v in window if math.isfinite(v)]
-                logger.info("step %d loss %.4f lr %.2e %.2f steps/s %.1f samples/s", step,
-                            sum(finite) / max(1, len(finite)), trainer.lr,
-                            len(window) / elapsed, len(window) * global_batch / elapsed)
+                logger.info("step %d loss %.4f lr %.2e %.2f steps/s", step, sum(finite) / max(1, len(finite)),
+                            trainer.lr, len(window) / elapsed)
                 window, t_start = [], time.time()
         if step % s["ckpt_every"] == 0 or step == s["max_steps"]:
             _save(run_dir, step, trainer, s, info, skipped, sampler)
