@@ -209,6 +209,8 @@ def test_text_models_refuse_bad_inputs(fixture):
         model(inp["x"], inp["timestep"], **{**args, "y": torch.zeros(2, 5)})
     with pytest.raises(ShapeError, match="at least one text token"):
         model(inp["x"], inp["timestep"], **{**args, "y_mask": torch.zeros(2, 8, dtype=torch.bool)})
+    with pytest.raises(ShapeError, match="padded to the model's model_max_length 8"):
+        model(inp["x"], inp["timestep"], **{**args, "y": torch.zeros(2, 1, 5, 32), "y_mask": None})
     with pytest.raises(ShapeError, match="pass fps"):
         model(inp["x"], inp["timestep"], **{**args, "fps": None})
     with pytest.raises(ShapeError, match="pass height and width"):

@@ -389,6 +389,10 @@ class STDiT(nn.Module):
                 (y.ndim == 4 and y.shape[1] != 1):
             raise ShapeError(f"this text-conditional model needs y of shape ({n}, [1,] L, {c}) (text-encoder "
                              f"tokens), got {None if y is None else tuple(y.shape)}")
+        length = self.y_embedder.y_embedding.shape[0]
+        if y.shape[-2] != length:
+            raise ShapeError(f"text tokens must be padded to the model's model_max_length {length} (its null caption "
+                             f"has that many), got {y.shape[-2]}: set text_encoder.model_max_length to {length}")
         if y_mask is not None:
             if y_mask.shape != (n, y.shape[-2]):
                 raise ShapeError(f"y_mask must be (N, L) = {(n, y.shape[-2])}, got {tuple(y_mask.shape)}")
