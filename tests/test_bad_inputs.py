@@ -30,7 +30,7 @@ INFERENCE_VARIANTS = {
     "heads": ("num_heads=2", "num_heads=3"),
     "hidden_str": ("hidden_size=32", "hidden_size='32'"),
     "depth_float": ("depth=1", "depth=1.5"),
-    "img_18": ("image_size = (16, 16)", "image_size = (18, 18)"),
+    "img_17": ("image_size = (16, 16)", "image_size = (17, 17)"),
     "img_0": ("image_size = (16, 16)", "image_size = (0, 16)"),
     "patch_t2": ("patch_size=(1, 2, 2)", "patch_size=(2, 2, 2)"),
     "model_type": ('type="STDiT"', 'type="STDiT-Q"'),
@@ -150,7 +150,7 @@ CASES = {
     "depth as a float": _case("generate", ["{infer_depth_float}", RI], "'depth' of type 'STDiT' must be an int"),
     # --- model / VAE geometry (STDiT._check_config, generate.latent_shape)
     "hidden size not divisible by heads": _case("generate", ["{infer_heads}", RI], "num_heads 3"),
-    "H/W not multiples of the VAE factor": _case("generate", ["{infer_img_18}", RI], "image_size (18, 18)"),
+    "H/W not multiples of the VAE factor": _case("generate", ["{infer_img_17}", RI], "nearest size is (16, 16)"),
     "zero image size": _case("generate", ["{infer_img_0}", RI], "image_size (0, 16)"),
     "frames unsupported": _case("generate", ["{infer_patch_t2}", RI, "--frames", "4"], "temporal patch 2"),
     "zero sampling steps in config": _case("generate", ["{infer_sched_steps}", RI], "num_sampling_steps must be >= 1"),

@@ -16,5 +16,8 @@ train = dict(
     latent_cache="data/shapes_frames/latents4x.safetensors",
     frame_mask=dict(none=0.4, first=0.25, first_k=0.25, last_k=0.1, max_k=7),
 )
-ckpt = dict(model="runs/stdit_shapes4x/model_ema.safetensors", vae="runs/vae_shapes4x_temporal/vae.safetensors")
+# The weights this recipe made (the VAE after its decoder stage, configs/shapes/vae_shapes4x_decoder.py, whose
+# frozen encoders give the latents the STDiT was trained on): a candidate, not shipped (docs/shapes_model.md,
+# "The one-model candidate").
+ckpt = dict(model="weights/shapes/candidate4x/stdit.safetensors", vae="weights/shapes/candidate4x/vae.safetensors")
 inference = dict(num_frames=16, fps=8, window=dict(frames=17, overlap=9, aligned=True))
