@@ -9,8 +9,8 @@ in a fresh process with its own peak-RSS mark (``common.measure_in_child``):
 
 * ``t5``: T5-XXL built and encoding one prompt padded to 300 tokens, and the RSS before and after ``free()``
   (what freeing T5 before sampling saves);
-* ``stdit``: one guided sampling step (the CFG batch of 2, 15x30x53 latents at 240p/51 frames), timed once after
-  a warm-up call; a 30-step sample is extrapolated from it (the steps cost the same);
+* ``stdit``: one guided sampling step (the CFG batch of 2, 15x30x53 latents at 240p/51 frames), timed once (after
+  a warm-up call in --quick); a 30-step sample is extrapolated from it (the steps cost the same);
 * ``vae``: decoding those latents to 51 frames of 240x424.
 
 Weights are filled with small random numbers in place (``to_empty`` + normal), not with each layer's own init:
@@ -30,8 +30,10 @@ from benchmarks.common import fmt_table, machine_info, run_with_peak_memory, sav
 
 T5_XXL = dict(vocab_size=32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
               feed_forward_proj="gated-gelu", relative_attention_num_buckets=32)
-FULL = dict(resolution="240p", aspect_ratio="9:16", frames=51, dtypes=("fp32", "bf16"), t5_layers=24)
-QUICK = dict(resolution="144p", aspect_ratio="9:16", frames=17, dtypes=("bf16",), t5_layers=2)
+# warmup: one unmeasured call first (at full size a call takes minutes, and its first-call overhead is a small
+# part of it, so the full run measures its first call)
+FULL = dict(resolution="240p", aspect_ratio="9:16", frames=51, dtypes=("fp32", "bf16"), t5_layers=24, warmup=False)
+QUICK = dict(resolution="144p", aspect_ratio="9:16", frames=17, dtypes=("bf16",), t5_layers=2, warmup=True)
 STEPS = 30  # Open-Sora 1.2's sampling steps
 PROMPT = "a red panda eating bamboo in a sunlit forest, close-up, slow camera pan"
 
@@ -97,7 +99,7 @@ def latent_shape(resolution: str, aspect_ratio: str, frames: int) -> tuple:
     return (height, width), tuple(vae.get_latent_size([frames, height, width]))
 
 
-def child_stdit(resolution: str, aspect_ratio: str, frames: int, dtype: str) -> dict:
+def child_stdit(resolution: str, aspect_ratio: str, frames: int, dtype: str, warmup: bool) -> dict:
     from opensora_lite.models.stdit import STDiT3_XL_2
     from opensora_lite.schedulers.guidance import model_output
 
@@ -115,10 +117,11 @@ def child_stdit(resolution: str, aspect_ratio: str, frames: int, dtype: str) -> 
             model_output(model, z, torch.tensor([999.0]), cond, cfg_scale=7.0)
 
     t0 = time.perf_counter()
-    step()  # warm-up (oneDNN primitives, allocator)
-    warmup = time.perf_counter() - t0
+    if warmup:
+        step()  # oneDNN primitives, allocator
+    warmup_seconds = time.perf_counter() - t0 if warmup else None
     run = run_with_peak_memory(step)
-    return dict(run, latent=[4, t, h, w], tokens=t * (h // 2 + h % 2) * (w // 2 + w % 2), warmup_seconds=warmup,
+    return dict(run, latent=[4, t, h, w], tokens=t * (h // 2 + h % 2) * (w // 2 + w % 2), warmup_seconds=warmup_seconds,
                 sample_seconds_extrapolated=STEPS * run["seconds"])
 
 
@@ -151,7 +154,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.child:
         kind, *rest = args.child
-        fn = dict(t5=lambda: child_t5(int(rest[0])), stdit=lambda: child_stdit(rest[0], rest[1], int(rest[2]), rest[3]),
+        fn = dict(t5=lambda: child_t5(int(rest[0])),
+                  stdit=lambda: child_stdit(rest[0], rest[1], int(rest[2]), rest[3], rest[4] == "warmup"),
                   vae=lambda: child_vae(rest[0], rest[1], int(rest[2]), rest[3]))[kind]
         print(json.dumps(fn()))
         return
@@ -162,7 +166,8 @@ def main(argv=None):
     print("t5", json.dumps(results["t5"]), flush=True)
     for dtype in s["dtypes"]:
         for phase in ("stdit", "vae"):
-            results[f"{phase}_{dtype}"] = measure_in_child(__file__, [phase, *where, dtype])
+            extra = ["warmup" if s["warmup"] else "once"] if phase == "stdit" else []
+            results[f"{phase}_{dtype}"] = measure_in_child(__file__, [phase, *where, dtype, *extra])
             print(phase, dtype, json.dumps(results[f"{phase}_{dtype}"]), flush=True)
     rows = []
     for dtype in s["dtypes"]:
