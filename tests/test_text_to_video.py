@@ -220,3 +220,15 @@ def test_training_a_text_model_needs_captions(tmp_path):
     cache = write_latent_cache(tmp_path / "plain.safetensors")
     result = run_train(write_text_config(tmp_path, tmp_path / "run", cache), check=False)
     assert result.returncode == 2 and "has no 'text' column" in result.stderr
+
+
+@pytest.mark.slow
+def test_text_training_on_two_processes_matches_one(tmp_path, captioned_cache):
+    from helpers import losses, run_train
+
+    run_train(write_text_config(tmp_path, tmp_path / "one", captioned_cache))
+    run_train(write_text_config(tmp_path, tmp_path / "two", captioned_cache), nproc=2)
+    one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert sorted(two) == sorted(one) == list(range(1, 7))
+    for step in one:
+        assert two[step] == pytest.approx(one[step], abs=1e-5), step
