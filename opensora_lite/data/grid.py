@@ -9,6 +9,14 @@ from ..storage import atomic_path
 from .video_write import PathLike, prepare_output, single_clip, to_uint8
 
 
+def _as_clips(videos) -> list:
+    """A batch ((N, 3, T, H, W) float or (N, T, H, W, 3) uint8) or a list of clips -> uint8 (T, H, W, 3) clips."""
+    if isinstance(videos, (list, tuple)):
+        return [single_clip(v) for v in videos]
+    batch = to_uint8(videos)
+    return [batch] if batch.ndim == 4 else list(batch)
+
+
 def make_grid(videos, nrow: Optional[int] = None, frame_stride: int = 1, padding: int = 2) -> np.ndarray:
     """Tile clips into one uint8 image ``(rows * (H + p) + p, cols * (W + p) + p, 3)``: one row per clip.
 
@@ -16,11 +24,7 @@ def make_grid(videos, nrow: Optional[int] = None, frame_stride: int = 1, padding
     (None: all). ``videos`` is a batch (``(N, 3, T, H, W)`` float or ``(N, T, H, W, 3)`` uint8) or a list of
     clips of the same height and width. Padding is white.
     """
-    if isinstance(videos, (list, tuple)):
-        clips = [single_clip(v) for v in videos]
-    else:
-        batch = to_uint8(videos)
-        clips = [batch] if batch.ndim == 4 else list(batch)
+    clips = _as_clips(videos)
     if not clips:
         raise UserError("make_grid needs at least one clip")
     if frame_stride < 1:
@@ -84,11 +88,7 @@ def save_animation(path, videos, fps: float = 8, scale: int = 2, padding: int = 
     README can show motion with it. Saved atomically to ``path``."""
     from PIL import Image
 
-    if isinstance(videos, (list, tuple)):
-        clips = [single_clip(v) for v in videos]
-    else:
-        batch = to_uint8(videos)
-        clips = [batch] if batch.ndim == 4 else list(batch)
+    clips = _as_clips(videos)
     frames = min(c.shape[0] for c in clips)
     images = []
     for t in range(frames):

@@ -455,15 +455,16 @@ class STDiT(nn.Module):
         blocks get the shared ``t_block`` of that (6D), the final layer the raw embedding, and with given
         frames also the noised frames' condition and the (N, T') noised mask (its Open-Sora quirk).
         """
+        fps_emb = None if self.fps_embedder is None else self._fps_embedding(fps, t.shape[0])  # (N, D), once
         t_emb = self.t_embedder(t)  # (N, D)
-        if self.fps_embedder is not None:
-            t_emb = t_emb + self._fps_embedding(fps, t.shape[0])  # (N, D)
+        if fps_emb is not None:
+            t_emb = t_emb + fps_emb
         t_noised, noised = t_emb, None
         if frame_mask is not None and not bool(frame_mask.all()):
             noised = frame_mask[:, :: self.patch_size[0]]  # (N, T'): a temporal patch follows its first frame
             clean = self.t_embedder(torch.zeros_like(t))  # (N, D): the embedding of t = 0
-            if self.fps_embedder is not None:
-                clean = clean + self._fps_embedding(fps, t.shape[0])
+            if fps_emb is not None:
+                clean = clean + fps_emb
             t_emb = torch.where(noised[:, :, None], t_emb[:, None], clean[:, None])  # (N, T', D)
         if self.modulation == "t2i":
             return self.t_block(t_emb), (t_emb,) if noised is None else (t_emb, t_noised, noised)
