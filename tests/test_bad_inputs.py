@@ -80,6 +80,16 @@ def paths(tmp_path_factory) -> dict:
     vae_train.write_text(TINY_VAE + f"dataset = dict(type='VideoClipDataset', source={str(tmp / 'none.csv')!r})\n"
                          f"vae_train = dict(outputs={str(tmp / 'runs' / 'vae')!r}, max_steps=1, lr=1e-3)\n")
     p["vae_train"] = str(vae_train)
+    for name, rows, buckets in (("bucket_res", "clip.mp4", '{"100p": {1: (1.0, 2)}}'),
+                                ("bucket_batch", "clip.mp4", '{"16px": {1: (1.0, 0)}}'),
+                                ("csv_missing", "nope.mp4", '{"16px": {1: (1.0, 2)}}')):
+        (tmp / f"{name}.csv").write_text(f"path,label\nclip.mp4,0\n{rows},1\n")
+        (tmp / f"{name}.py").write_text(TINY_INFERENCE + f"""
+dataset = dict(type="VideoClipDataset", source={str(tmp / f"{name}.csv")!r}, num_frames=5, size=(16, 16))
+bucket_config = {buckets}
+train = dict(plugin="ddp", precision="fp32", seed=0, batch_size=2, max_steps=1, lr=1e-3, warmup_steps=0)
+""")
+        p[name] = str(tmp / f"{name}.py")
     (tmp / "no_vae.py").write_text("model = dict(type='STDiT')\n")
     p["no_vae"] = str(tmp / "no_vae.py")
 
@@ -206,6 +216,15 @@ CASES = {
     "init weights missing": _case("train", ["{train_init}"], "missing.pt does not exist"),
     "resume from nothing": _case("train", ["{train}", "--resume", "{tmp}/nope"], "not a complete training checkpoint"),
     "outputs is a file": _case("train", ["{train}", "--outputs", "{file}"], "is a file"),
+    # --- your own videos in buckets (buckets.check_bucket_config, VideoClipDataset.check_files_exist)
+    "bucket of an unknown resolution": _case("train", ["{bucket_res}"], "unknown resolution '100p'"),
+    "bucket batch size 0": _case("train", ["{bucket_batch}"], "batch size must be a positive int"),
+    # it used to train on the rows that exist, with one warning per missing file
+    "CSV row of a missing file": _case("train", ["{csv_missing}"], "1 of 2 clips name files that do not exist"),
+    "aspect ratio 7:0": _case("generate", ["{infer}", RI, "--resolution", "64px", "--aspect-ratio", "7:0"],
+                              "unknown aspect ratio '7:0'"),
+    # the ratio is named first, even without a resolution
+    "aspect ratio 7:0 alone": _case("generate", ["{infer}", RI, "--aspect-ratio", "7:0"], "unknown aspect ratio '7:0'"),
     # --- VAE training (vae_train_loop.vae_train_settings)
     "unknown VAE stage": _case("train_vae", ["{vae_train}", "--vae_train.stage", "3d"], "vae_train.stage must be one of"),
     "unknown VAE loss": _case("train_vae", ["{vae_train}", "--vae_train.recon_loss", "huber"], "vae_train.recon_loss"),

@@ -117,7 +117,9 @@ class BucketAssigner:
         return max(self.world_size, size // self.world_size * self.world_size)
 
     def assign(self, clip: int, num_frames: int, height: int, width: int, seed: int, epoch: int) -> Optional[Bucket]:
-        """The bucket of one clip this epoch, or None when it fits none."""
+        """The bucket of one clip this epoch, or None when it fits none (an unreadable file is size 0)."""
+        if min(num_frames, height, width) < 1:
+            return None
         ratio = closest_ratio(height, width)
         for resolution in self.resolutions:
             if height * width < pixels(resolution):

@@ -268,6 +268,15 @@ class VideoClipDataset(Dataset):
         """Paths of the files found unreadable so far (each reported once with logging.warning)."""
         return list(self._bad)
 
+    def check_files_exist(self) -> None:
+        """Refuse, before any work, a dataset whose rows name files that do not exist (a typo, a moved folder).
+        Reading alone would drop each such clip with a warning and train on the rest."""
+        missing = [p for p in self.paths if not p.exists()]
+        if missing:
+            where = f"{self.source}: {len(missing)} of {len(self.paths)} clips"
+            raise DataError(f"{where} name files that do not exist (the first: {missing[0]}); paths in a CSV are "
+                            f"relative to its folder: fix them, or write the CSV again with `opensora-lite make-csv`")
+
     def clip_meta(self) -> dict:
         """What a latent cache of this dataset must agree on."""
         return dict(num_frames=self.num_frames, frame_interval=self.frame_interval, size=list(self.size))

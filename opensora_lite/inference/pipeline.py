@@ -163,8 +163,10 @@ class VideoPipeline:
         """The (height, width) of a request: ``size``, or a named ``resolution`` ("240p") at ``aspect_ratio``
         (height:width, "9:16" by default; ``aspect.py``), or the config's image_size. A named size is put
         on the VAE's pixel grid (240p 9:16 is 240x426; the VAE makes 240x424, as Open-Sora's does)."""
-        from ..aspect import image_size
+        from ..aspect import image_size, ratio_key
 
+        if aspect_ratio is not None:
+            ratio_key(aspect_ratio)  # a bad ratio is named first, whatever else is missing
         if size is not None and (resolution is not None or aspect_ratio is not None):
             raise UserError("give a size or a resolution (with an aspect ratio), not both")
         if resolution is None and aspect_ratio is not None:

@@ -156,6 +156,8 @@ def build_data(cfg, latent_cache, info, where):
     exist yet) and all ranks train from it; a cache made with another VAE or clip size is refused.
     """
     dataset = build_module(cfg.dataset, DATASETS, where=where)
+    if hasattr(dataset, "check_files_exist"):
+        dataset.check_files_exist()
     captions = getattr(dataset, "captions", None)
     vae = None
     if cfg.get("vae") is not None and not isinstance(dataset, LatentCacheDataset):

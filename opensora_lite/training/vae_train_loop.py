@@ -191,6 +191,8 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
     vae.requires_grad_(False)
     trainable.requires_grad_(True)
     dataset = build_module(cfg.dataset, DATASETS, where=where)
+    if hasattr(dataset, "check_files_exist"):
+        dataset.check_files_exist()
 
     start_step, ckpt, meta = resume_run(vae, run_dir, resume)
     trainer = TrainStep(vae, s["lr"], s["weight_decay"], warmup_steps=s["warmup_steps"], grad_clip=s["grad_clip"],
