@@ -27,6 +27,7 @@ from torch.utils.data import Sampler
 
 from ..aspect import closest_ratio, pixels, size_of
 from ..errors import ConfigError, DataError
+from .sampler import EpochIndex
 
 
 @dataclass(frozen=True, order=True)
@@ -116,20 +117,24 @@ class BucketAssigner:
         size = own if own is not None else max(1, self.batch_tokens // max(1, self.tokens(bucket)))
         return max(self.world_size, size // self.world_size * self.world_size)
 
-    def assign(self, clip: int, num_frames: int, height: int, width: int, seed: int, epoch: int) -> Optional[Bucket]:
-        """The bucket of one clip this epoch, or None when it fits none (an unreadable file is size 0)."""
+    def fitting(self, num_frames: int, height: int, width: int) -> List[Bucket]:
+        """Every bucket a clip fits, in the order :meth:`assign` tries them (largest first), at its nearest
+        ratio; none for an unreadable file (size 0). A merge only ever moves a clip to one of these."""
         if min(num_frames, height, width) < 1:
-            return None
+            return []
         ratio = closest_ratio(height, width)
-        for resolution in self.resolutions:
-            if height * width < pixels(resolution):
-                continue
-            for frames in sorted(self.config[resolution], reverse=True):
-                if frames > num_frames or (num_frames == 1) != (frames == 1):
-                    continue  # too short, or an image in a video bucket (and the reverse)
-                prob = self.config[resolution][frames][0]
-                if prob >= 1 or _uniform(seed, epoch, clip, f"{resolution}/{frames}") < prob:
-                    return Bucket(resolution, frames, ratio)
+        return [Bucket(resolution, frames, ratio) for resolution in self.resolutions
+                if height * width >= pixels(resolution)
+                for frames in sorted(self.config[resolution], reverse=True)
+                # long enough, and images only in 1-frame buckets (and the reverse)
+                if frames <= num_frames and (num_frames == 1) == (frames == 1)]
+
+    def assign(self, clip: int, num_frames: int, height: int, width: int, seed: int, epoch: int) -> Optional[Bucket]:
+        """The bucket of one clip this epoch, or None when it fits none."""
+        for bucket in self.fitting(num_frames, height, width):
+            prob = self.config[bucket.resolution][bucket.frames][0]
+            if prob >= 1 or _uniform(seed, epoch, clip, f"{bucket.resolution}/{bucket.frames}") < prob:
+                return bucket
         return None
 
     def plan(self, sizes: Sequence[Tuple[int, int, int]], seed: int = 0, epoch: int = 0) -> BucketPlan:
@@ -196,7 +201,8 @@ def bucket_table(plan: BucketPlan, tokens: Optional[Callable[[Bucket], int]] = N
 
 
 class BucketBatchSampler(Sampler):
-    """Batches of ``(clip, bucket)`` pairs, one bucket per batch, for global steps ``start_step ..``.
+    """Batches of ``(clip, bucket)`` pairs, one bucket per batch, for global steps ``start_step ..``; each clip
+    index is an :class:`~opensora_lite.data.sampler.EpochIndex`.
 
     Epoch e's batches are each bucket's clips shuffled with (seed, e), cut into batches (the last filled from
     the same bucket's start), and the whole list shuffled with (seed, e). Step s is the s-th batch of the
@@ -261,7 +267,8 @@ class BucketBatchSampler(Sampler):
     def __iter__(self):
         for step in range(self.start_step, self.start_step + len(self)):
             bucket, clips = self.batch(step)
-            yield [(clip, bucket) for clip in clips]
+            epoch = self.locate(step)[0]  # a dataset drawing per epoch (random starts) draws anew each epoch
+            yield [(EpochIndex(clip, epoch), bucket) for clip in clips]
 
     def __len__(self) -> int:
         return self.num_steps

@@ -29,6 +29,7 @@ from ..config import (
     is_number,
     section_settings,
 )
+from ..data.bucket_cache import BucketLatentCache, build_bucket_cache, clips_digest
 from ..data.buckets import BucketAssigner, BucketBatchSampler, bucket_table
 from ..data.datasets import LatentCacheDataset, build_latent_cache
 from ..data.sampler import GlobalBatchSampler
@@ -203,6 +204,21 @@ def bucket_sampler(cfg, s, dataset, vae, model, info, start_step: int, num_steps
     return BucketBatchSampler(sizes, assigner, info.rank, info.world_size, s["seed"], start_step, num_steps)
 
 
+def bucket_latent_cache(cfg, path, dataset, vae, assigner, info) -> BucketLatentCache:
+    """The bucketed run's latent cache (``data/bucket_cache.py``): rank 0 encodes every clip for every bucket it
+    fits, once; a cache made with another VAE, bucket config or clips is refused."""
+    meta = dict(vae=_vae_fingerprint(cfg, cfg.get("ckpt", {}).get("vae")), frame_interval=dataset.frame_interval,
+                start=dataset.start, bucket_config={r: {str(t): v for t, v in fs.items()}
+                                                    for r, fs in assigner.config.items()},
+                clips=clips_digest(dataset))
+    if info.is_main and not Path(path).exists():
+        build_bucket_cache(dataset, assigner, vae.encode, path, meta)
+    dist.barrier()
+    cache = BucketLatentCache(path, dataset)
+    cache.check_compatible(meta)
+    return cache
+
+
 def check_vae_fidelity(vae, dataset, where: str) -> Optional[float]:
     """Put a few of the training clips through the VAE and warn when it cannot keep them: a model trained on its
     latents would learn blobs. Returns the PSNR (dB)."""
@@ -250,10 +266,8 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     torch.manual_seed(s["seed"])
     model = build_module(cfg.model, MODELS, where=where).to(info.device)
     scheduler = build_module(cfg.scheduler, SCHEDULERS, where=where)
-    if cfg.get("bucket_config") and s["latent_cache"]:
-        raise ConfigError(f"{where}: train.latent_cache does not work with bucket_config yet; set it to None "
-                          f"(clips are then encoded as they are read)")
-    dataset, vae, captions = build_data(cfg, s["latent_cache"], info, where)
+    buckets = bool(cfg.get("bucket_config"))
+    dataset, vae, captions = build_data(cfg, None if buckets else s["latent_cache"], info, where)
     if cfg.get("ckpt", {}).get("init"):
         load_checkpoint(model, cfg.ckpt.init, strict=False)
 
@@ -274,6 +288,8 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     num_steps = max(0, s["max_steps"] - start_step)
     if cfg.get("bucket_config"):  # mixed sizes, ratios and lengths: one bucket per batch (data/buckets.py)
         sampler = bucket_sampler(cfg, s, dataset, vae, model, info, start_step, num_steps, where)
+        if s["latent_cache"]:
+            dataset = bucket_latent_cache(cfg, s["latent_cache"], dataset, vae, sampler.assigner, info)
     else:
         sampler = GlobalBatchSampler(len(dataset), s["batch_size"], info.rank, info.world_size, s["seed"],
                                      start_step, num_steps)
@@ -300,7 +316,8 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     bar = tqdm(total=s["max_steps"], initial=start_step, disable=not info.is_main, desc="train", dynamic_ncols=True)
     for batch in loader:
         x0 = _batch_latents(batch, vae, info.device)                              # (n, C, T', H', W')
-        size = tuple(batch["video"].shape[-2:]) if "video" in batch else image_size  # this batch's (H, W)
+        size = (tuple(batch["video"].shape[-2:]) if "video" in batch  # this batch's (H, W)
+                else tuple(batch["size"][0].tolist()) if "size" in batch else image_size)
         if text is not None:  # y (n, 1, L, C), y_mask (n, L), fps, height, width (n,)
             cond = text.cond(batch["index"], info.device, size)
         else:
