@@ -26,6 +26,14 @@ def check_device(device: str) -> None:
         raise UserError(f"--device must be cpu or cuda, got {device!r}")
 
 
+def parse_hw(text: str, flag: str) -> tuple:
+    """'48x96' -> (48, 96): a frame size as HEIGHTxWIDTH in pixels; anything else is a UserError naming ``flag``."""
+    parts = str(text).lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise UserError(f"{flag} takes HEIGHTxWIDTH in pixels, e.g. 48x96; got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
 def run_cli(main, argv=None) -> int:
     """Call ``main(argv)``; turn a :class:`UserError` (and Ctrl-C) into a one-line message."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -72,7 +72,8 @@ def bucket_config(tmp_path, csv, vae, outputs, buckets=BUCKETS, **train):
     settings.update(train)
     path = tmp_path / f"bucket_{outputs.name}.py"
     path.write_text(TINY_VAE + f"""
-num_classes = 2
+num_classes = 12  # the data has 2: the run follows the data
+class_names = "shapes"
 num_frames = 9
 image_size = (64, 64)
 model = dict(type="STDiT", input_size=(3, 32, 32), patch_size=(1, 2, 2), in_channels=4, hidden_size=32, depth=1,
@@ -155,10 +156,19 @@ def test_the_latent_cache_works_per_bucket(tmp_path, mixed_csv, tiny_vae, straig
     assert result.returncode == 2 and "made with another bucket_config" in result.stderr
 
 
-def test_the_run_generates_at_each_trained_size(straight):
+def test_the_run_keeps_the_data_classes_and_generates_at_each_trained_size(straight, tmp_path, capsys):
     from opensora_lite import VideoPipeline
+    from opensora_lite.config import load_config
 
+    from helpers import load_tool, run
+
+    cfg = load_config(str(straight[0] / "config.py"))
+    assert cfg.model.num_classes == 2 and list(cfg.class_names) == ["a", "b"]  # not the config's 12 shapes
+    code, out, err = run(load_tool("generate"), capsys, straight[0], "--class", "b", "--size", 48, 96, "--steps", 2,
+                         "--frames", 9, "--save-dir", tmp_path, "--no-progress")
+    assert code == 0 and (tmp_path / "1-0.mp4").is_file(), (out, err)  # class b is id 1
     pipe = VideoPipeline.from_config(straight[0])
+    assert pipe(classes=[1], num_frames=9, steps=2, progress=False).names == ["1 b"]  # the grid's row label
     for size in ((64, 64), (48, 96), (96, 48), (48, 32), (32, 64)):
         assert pipe(classes=[1], num_frames=9, size=size, steps=2, progress=False).videos.shape == (1, 3, 9, *size)
     assert pipe(classes=[0], num_frames=1, resolution="64px", aspect_ratio="2:1", steps=2,

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from opensora_lite.cli import run_cli
 from opensora_lite.data.datasets import VideoClipDataset
@@ -238,6 +239,32 @@ def test_exit_fraction_adds_exit_windows_marked_first_k(tmp_path):
         ("train/00_circle-right/window_00000.mp4", ""), ("train/00_circle-right/exit_00000.mp4", "first_k")]
     bad = ["--out", str(tmp_path / "x"), "--long-fraction", "0.75", "--exit-fraction", "0.5"]
     assert run_cli(make_shapes.main, bad) == 2
+
+
+def test_mixed_sizes_and_stills_for_buckets(tmp_path):
+    # Clip k of each class gets the k-th size in turn; every clip is judged right at its size (the shape moves
+    # its class's way, fully inside); stills are frame 0 of an ordinary clip, as PNG.
+    args = ["--out", str(tmp_path), "--clips-per-class", "3", "--sizes", "64x64", "48x96", "96x48",
+            "--stills-per-class", "2", "--seed", "5"]
+    assert run_cli(make_shapes.main, args) == 0
+    rows = list(csv.DictReader(open(tmp_path / "train.csv")))
+    assert len(rows) == 12 * 5 and rows[3]["path"] == "train/00_circle-right/still_00000.png"
+    dataset = VideoClipDataset(tmp_path / "train.csv", num_frames=16, size=64)
+    assert dataset.sizes()[:5] == [(16, 64, 64), (16, 48, 96), (16, 96, 48), (1, 64, 64), (1, 48, 96)]
+    videos = {}
+    for row in rows:
+        if row["path"].endswith(".mp4"):
+            frames = read_video_frames(tmp_path / row["path"], 16, start=0)  # (T, H, W, 3)
+            videos.setdefault(frames.shape[1:3], []).append((frames, int(row["label"])))
+    assert sorted(videos) == [(48, 96), (64, 64), (96, 48)]
+    for clips in videos.values():
+        assert judge_accuracy([f for f, _ in clips], [label for _, label in clips]) == 1.0
+    still = np.asarray(Image.open(tmp_path / rows[4]["path"]))
+    clip = split_clip(5, 0, 1, "train_still", 1, (48, 96))
+    assert still.shape == (48, 96, 3) and np.array_equal(still, render_clip(clip)[0])
+    assert run_cli(make_shapes.main, ["--out", str(tmp_path / "x"), "--sizes", "48by96"]) == 2
+    assert run_cli(make_shapes.main, ["--out", str(tmp_path / "x"), "--sizes", "64x20"]) == 2  # too small
+    assert not (tmp_path / "x").exists()
 
 
 def test_folder_layout_gives_the_same_class_ids(shapes_dir):

@@ -20,7 +20,10 @@ generator):
 * ``long``: ``--long-frames`` frames per clip from nothing, window by window; the same rules;
 * ``longer``: the same with ``--longer-frames`` (96) frames: whether windows keep a clip consistent twice as long;
 * ``direct``: ``--direct-frames`` frames in ONE window (no windows, no conditioning), the same rules: what
-  asking a model trained on short clips for a long one gives.
+  asking a model trained on short clips for a long one gives;
+* ``sizes`` (only when asked): ``--per-class`` class-conditional clips of every class at each of ``--sizes``
+  (a model trained in buckets, ``make-shapes --sizes``), judged accuracy per size, beside the judge's accuracy on
+  the held-out real clips of that size.
 
 Writes ``<out>/results.json`` and one PNG grid per mode (given frames bordered).
 """
@@ -28,17 +31,20 @@ import json
 import time
 from pathlib import Path
 
-from opensora_lite.cli import ArgumentParser
+from opensora_lite.cli import ArgumentParser, parse_hw
 from opensora_lite.config import load_config
 from opensora_lite.errors import UserError
 
-MODES = ("uncond", "i2v", "extend", "long", "longer", "direct")
+MODES = ("uncond", "i2v", "extend", "long", "longer", "direct", "sizes")
 
 
 def parse_args(argv):
     parser = ArgumentParser(prog="opensora-lite eval", description=__doc__.split("\n")[0])
     parser.add_argument("config", help="the shapes config, e.g. configs/shapes/stdit_shapes.py")
-    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="what to evaluate")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES[:-1]),
+                        help="what to evaluate (default: every mode but sizes)")
+    parser.add_argument("--sizes", nargs="+", metavar="HxW", default=[], help="sizes: the frame sizes to judge, "
+                        "e.g. 64x64 48x96 96x48 (default: the config's image_size)")
     parser.add_argument("--per-class", type=int, default=4, help="uncond: generated clips per class")
     parser.add_argument("--frames", type=int, default=16, help="uncond and i2v: frames per clip")
     parser.add_argument("--i2v-clips", type=int, default=120, help="i2v: held-out clips whose frame 0 is given")
@@ -63,7 +69,9 @@ def parse_args(argv):
                         "the real training clips and saved there (default: <out>/classifier.safetensors)")
     parser.add_argument("--out", default="eval_results", help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace results in --out")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.sizes = [parse_hw(text, "--sizes") for text in args.sizes]
+    return args
 
 
 def _dataset(args, split: str, num_frames: int, size):
@@ -216,6 +224,33 @@ def _from_nothing(pipe, args, out: Path, sample, frames: int, name: str, **windo
     return dict(clips=len(verdicts), frames=frames, judged_accuracy=_rate(verdicts), failures=_reasons(verdicts))
 
 
+def eval_sizes(pipe, args, out: Path, sample) -> dict:
+    import torch
+
+    from opensora_lite.eval.shapes_judge import judge_accuracy, judge_clips
+
+    num_classes, frames = pipe.num_classes, args.frames
+    classes = [c for c in range(num_classes) for _ in range(args.per_class)]
+    val = _dataset(args, "val", frames, pipe.image_size)
+    val_sizes = val.sizes()
+    results = {}
+    for size in args.sizes or [tuple(pipe.image_size)]:
+        name = f"{size[0]}x{size[1]}"
+        generated = sample(classes=range(num_classes), num_samples=args.per_class, num_frames=frames, size=size)
+        verdicts = judge_clips(generated.videos)
+        correct = [v["class_id"] == c for v, c in zip(verdicts, classes)]
+        real = [i for i, s in enumerate(val_sizes) if s[1:] == tuple(size)][:args.real_clips]
+        real_accuracy = None
+        if real:  # the judge on the held-out clips drawn at this size (read at it, so nothing is resized)
+            clips = [_first_frames(val, i, frames, size) for i in real]
+            real_accuracy = judge_accuracy(torch.stack([c for c, _ in clips]), [label for _, label in clips])
+        _save_grid([generated], out / "sizes" / name, every=args.per_class)
+        results[name] = dict(clips=len(classes), judged_accuracy=sum(correct) / len(correct),
+                             real_heldout_clips=len(real), judged_accuracy_real_heldout=real_accuracy)
+    return dict(frames=frames, per_size=results, lowest_judged_accuracy=min(r["judged_accuracy"]
+                                                                            for r in results.values()))
+
+
 def _spread(n: int, k: int) -> list:
     """k indices spread evenly over range(n) (every class of a class-sorted CSV)."""
     k = min(k, n)
@@ -273,6 +308,7 @@ def main(argv):
                                      window_frames=args.window, overlap_frames=args.overlap),
         direct=lambda: _from_nothing(pipe, args, out, sample, args.direct_frames, "direct",
                                      window_frames=args.direct_frames + 1),
+        sizes=lambda: eval_sizes(pipe, args, out, sample),
     )
     results = dict(config=args.config, ckpt=args.ckpt or cfg.get("ckpt", {}).get("model"),
                    steps=args.steps or pipe.scheduler.num_sampling_steps,

@@ -12,11 +12,14 @@ writes ``val_long/`` and ``val_long.csv``: held-out clips of ``--long-frames`` (
 ``--frames`` are fully inside, after which the shape leaves. ``--exit-fraction F`` makes that fraction exit
 windows, which start as the shape leaves or after it has gone (``exit_<k>.mp4``); train.csv marks them
 ``frame_mask=first_k``, so training only uses them as continuations of their first frames.
+
+Mixed sizes for buckets: ``--sizes 64x64 48x96 96x48`` gives clip k of each class (and kind) the k-th size in
+turn, and ``--stills-per-class N`` adds N still images per class (``still_<k>.png``, 1-frame clips).
 """
 import argparse
 from pathlib import Path
 
-from opensora_lite.cli import ArgumentParser
+from opensora_lite.cli import ArgumentParser, parse_hw
 from opensora_lite.data.shapes import (
     DEFAULT_CRF,
     DEFAULT_FPS,
@@ -42,6 +45,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="held-out long clips per class (val_long.csv)")
     parser.add_argument("--long-frames", type=int, default=LONG_FRAMES, help="frames per long clip")
     parser.add_argument("--size", type=int, default=FRAME_SIZE, help="frame height and width, px")
+    parser.add_argument("--sizes", nargs="+", metavar="HxW", default=[],
+                        help="mixed frame sizes, e.g. 64x64 48x96 96x48: clip k of each class gets the k-th (in turn)")
+    parser.add_argument("--stills-per-class", type=int, default=0,
+                        help="still images (PNG, frame 0 of a clip) per class in train/: 1-frame clips for buckets")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fps", type=float, default=DEFAULT_FPS)
     parser.add_argument("--crf", type=int, default=DEFAULT_CRF, help="x264 CRF (lower = better quality)")
@@ -53,6 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise UserError(f"--fps must be > 0, got {args.fps}")
     if not 0 <= args.crf <= 51:
         raise UserError(f"--crf must be in 0..51, got {args.crf}")
+    args.sizes = [parse_hw(text, "--sizes") for text in args.sizes]
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UserError(f"--out {args.out} is a file, not a folder")
     return args
@@ -74,6 +82,8 @@ def main(argv=None) -> None:
         val_long_clips_per_class=args.val_long_clips_per_class,
         long_frames=args.long_frames,
         exit_fraction=args.exit_fraction,
+        sizes=args.sizes,
+        stills_per_class=args.stills_per_class,
     )
     for name, path in written.items():
         print(f"{name}: {path}")

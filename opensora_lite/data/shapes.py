@@ -33,9 +33,10 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from ..errors import UserError
@@ -88,7 +89,7 @@ class ShapeClip:
     color: Tuple[int, int, int]  # RGB, fully saturated
     start: Tuple[float, float]  # (cx, cy) in frame 0, px; pixel (row i, column j) spans [j, j+1) x [i, i+1)
     num_frames: int = NUM_FRAMES
-    size: int = FRAME_SIZE
+    size: Union[int, Tuple[int, int]] = FRAME_SIZE  # the side of a square frame, or (height, width)
 
     @property
     def label(self) -> int:
@@ -104,7 +105,8 @@ class ShapeClip:
         """(T, 4) distances from the shape's box to the left, top, right and bottom frame edges (< 0: past it)."""
         cx, cy = self.centers().T
         r = self.radius
-        return np.stack([cx - r, cy - r, self.size - cx - r, self.size - cy - r], axis=1)
+        height, width = frame_hw(self.size)
+        return np.stack([cx - r, cy - r, width - cx - r, height - cy - r], axis=1)
 
     def inside(self) -> np.ndarray:
         """(T,) bool: the whole shape is inside the frame (every shape touches all four sides of its box)."""
@@ -115,24 +117,38 @@ class ShapeClip:
         return np.any(self._box_gaps() <= -2 * self.radius, axis=1)
 
 
-def _travel_limits(num_frames: int, size: int) -> None:
-    """Raise if even the smallest, slowest shape cannot stay inside the frame for ``num_frames``."""
-    room = size - 2 * RADIUS_RANGE[0] - 2 * BORDER_MARGIN
+def frame_hw(size) -> Tuple[int, int]:
+    """(height, width) of a frame given as a square side or as (height, width)."""
+    return (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+
+
+def _axes(direction: str, size) -> Tuple[int, int]:
+    """(frame length along the motion, frame length across it)."""
+    height, width = frame_hw(size)
+    return (width, height) if DIRECTION_VECTORS[direction][0] != 0 else (height, width)
+
+
+def _travel_limits(num_frames: int, size) -> None:
+    """Raise if even the smallest, slowest shape cannot stay inside the frame for ``num_frames`` (along its
+    shorter side, so that every class can be drawn)."""
+    height, width = frame_hw(size)
+    room = min(height, width) - 2 * RADIUS_RANGE[0] - 2 * BORDER_MARGIN
     if SPEED_RANGE[0] * (num_frames - 1) > room:
         longest = int(room // SPEED_RANGE[0]) + 1
         if longest < 2:  # not even two frames fit: name the size that does
             need = int(np.ceil(2 * RADIUS_RANGE[0] + 2 * BORDER_MARGIN + SPEED_RANGE[0] * max(num_frames - 1, 1)))
-            raise UserError(f"a {size}x{size} frame is too small for a moving shape; use a size of at least {need}")
+            raise UserError(f"a {height}x{width} frame is too small for a moving shape; use a size of at least "
+                            f"{need}")
         raise UserError(
-            f"a {size}x{size} frame holds a moving shape for at most {longest} frames at "
+            f"a {height}x{width} frame holds a moving shape for at most {longest} frames at "
             f"{SPEED_RANGE[0]} px/frame; use fewer frames or a larger size"
         )
 
 
 def sample_clip(
-    rng: np.random.Generator, label: int, num_frames: int = NUM_FRAMES, size: int = FRAME_SIZE
+    rng: np.random.Generator, label: int, num_frames: int = NUM_FRAMES, size=FRAME_SIZE
 ) -> ShapeClip:
-    """Draw the parameters of one clip of class ``label``.
+    """Draw the parameters of one clip of class ``label`` (``size``: a square side or (height, width)).
 
     Radius and speed are uniform in their ranges; for long clips or small frames their upper bounds are
     lowered to what still fits inside the frame (never needed at the default 16 frames of 64x64). The start
@@ -142,25 +158,26 @@ def sample_clip(
     _travel_limits(num_frames, size)
     steps = max(num_frames - 1, 0)
     lo, hi = SPEED_RANGE
-    max_radius = (size - 2 * BORDER_MARGIN - lo * steps) / 2
+    length, breadth = _axes(direction, size)  # px along and across the motion
+    max_radius = min(length - 2 * BORDER_MARGIN - lo * steps, breadth - 2 * BORDER_MARGIN) / 2
     radius = float(rng.uniform(RADIUS_RANGE[0], min(RADIUS_RANGE[1], max_radius)))
-    max_speed = (size - 2 * radius - 2 * BORDER_MARGIN) / steps if steps else hi
+    max_speed = (length - 2 * radius - 2 * BORDER_MARGIN) / steps if steps else hi
     speed = float(rng.uniform(lo, min(hi, max_speed)))
     travel = speed * steps
     low = radius + BORDER_MARGIN  # smallest centre coordinate that keeps the box inside
-    high = size - radius - BORDER_MARGIN
-    along = float(rng.uniform(low, high - travel))  # start coordinate along the motion, leaving room to travel
-    across = float(rng.uniform(low, high))
-    start = _start_point(direction, along, across, size)
+    along = float(rng.uniform(low, length - low - travel))  # start along the motion, leaving room to travel
+    across = float(rng.uniform(low, breadth - low))
+    start = _start_point(direction, along, across, length)
     return ShapeClip(shape, direction, radius, speed, _sample_color(rng), start, num_frames, size)
 
 
-def _start_point(direction: str, along: float, across: float, size: int) -> Tuple[float, float]:
-    """(cx, cy) of a centre ``along`` px from the border the motion comes from and ``across`` px across it."""
+def _start_point(direction: str, along: float, across: float, length: int) -> Tuple[float, float]:
+    """(cx, cy) of a centre ``along`` px from the border the motion comes from and ``across`` px across it, in a
+    frame ``length`` px long along the motion."""
     dx, dy = DIRECTION_VECTORS[direction]
     if dx != 0:
-        return (along if dx > 0 else size - along, across)
-    return (across, along if dy > 0 else size - along)
+        return (along if dx > 0 else length - along, across)
+    return (across, along if dy > 0 else length - along)
 
 
 def _sample_color(rng: np.random.Generator) -> Tuple[int, int, int]:
@@ -170,7 +187,7 @@ def _sample_color(rng: np.random.Generator) -> Tuple[int, int, int]:
 
 
 def sample_window_clip(
-    rng: np.random.Generator, label: int, num_frames: int = NUM_FRAMES, size: int = FRAME_SIZE
+    rng: np.random.Generator, label: int, num_frames: int = NUM_FRAMES, size=FRAME_SIZE
 ) -> ShapeClip:
     """Draw a window of ``num_frames`` frames of a longer straight trajectory of class ``label``.
 
@@ -184,16 +201,17 @@ def sample_window_clip(
     _travel_limits(num_frames, size)
     radius = float(rng.uniform(*RADIUS_RANGE))
     speed = float(rng.uniform(*SPEED_RANGE))
+    length, breadth = _axes(direction, size)
     inner = radius + BORDER_MARGIN  # smallest centre coordinate that keeps the box inside
     entering = MIN_ENTRY_DEPTH - radius  # centre coordinate of a shape MIN_ENTRY_DEPTH px into the frame
-    along = float(rng.uniform(max(entering, inner - speed * max(num_frames - 1, 0)), size - inner))
-    across = float(rng.uniform(inner, size - inner))
-    start = _start_point(direction, along, across, size)
+    along = float(rng.uniform(max(entering, inner - speed * max(num_frames - 1, 0)), length - inner))
+    across = float(rng.uniform(inner, breadth - inner))
+    start = _start_point(direction, along, across, length)
     return ShapeClip(shape, direction, radius, speed, _sample_color(rng), start, num_frames, size)
 
 
 def sample_exit_clip(
-    rng: np.random.Generator, label: int, num_frames: int = NUM_FRAMES, size: int = FRAME_SIZE
+    rng: np.random.Generator, label: int, num_frames: int = NUM_FRAMES, size=FRAME_SIZE
 ) -> ShapeClip:
     """Draw a window of a longer trajectory of class ``label`` that starts as the shape leaves, or after.
 
@@ -206,11 +224,12 @@ def sample_exit_clip(
     _travel_limits(num_frames, size)
     radius = float(rng.uniform(*RADIUS_RANGE))
     speed = float(rng.uniform(*SPEED_RANGE))
+    length, breadth = _axes(direction, size)
     inner = radius + BORDER_MARGIN
-    gone = size + radius  # centre coordinate at which the box has just left through the far border
-    along = float(rng.uniform(size - radius, gone + speed * (num_frames // 2)))  # the box already crosses it
-    across = float(rng.uniform(inner, size - inner))
-    start = _start_point(direction, along, across, size)
+    gone = length + radius  # centre coordinate at which the box has just left through the far border
+    along = float(rng.uniform(length - radius, gone + speed * (num_frames // 2)))  # the box already crosses it
+    across = float(rng.uniform(inner, breadth - inner))
+    start = _start_point(direction, along, across, length)
     return ShapeClip(shape, direction, radius, speed, _sample_color(rng), start, num_frames, size)
 
 
@@ -219,7 +238,7 @@ def sample_long_clip(
     label: int,
     context_frames: int = NUM_FRAMES,
     long_frames: int = LONG_FRAMES,
-    size: int = FRAME_SIZE,
+    size=FRAME_SIZE,
 ) -> ShapeClip:
     """An ordinary ``context_frames`` clip (:func:`sample_clip`) that goes on for ``long_frames`` frames.
 
@@ -252,26 +271,27 @@ def _half_width(shape: str, y: np.ndarray, radius: float) -> np.ndarray:
 
 
 def shape_coverage(
-    shape: str, cx: float, cy: float, radius: float, size: int, supersample: int = SUPERSAMPLE
+    shape: str, cx: float, cy: float, radius: float, size, supersample: int = SUPERSAMPLE
 ) -> np.ndarray:
-    """Fraction of each pixel covered by the shape: float (size, size) in [0, 1].
+    """Fraction of each pixel covered by the shape: float (H, W) in [0, 1] (``size``: a side or (H, W)).
 
     Each pixel row is cut into ``supersample`` sub-rows; on a sub-row the shape is an interval
     ``[cx - h, cx + h]`` whose overlap with every pixel column is exact. Horizontal positions are thus
     rendered exactly and vertical ones to 1 / supersample px, so sub-pixel motion is smooth.
     """
-    y = (np.arange(size * supersample) + 0.5) / supersample - cy  # (S,) sub-row centres, relative to the centre
+    height, width = frame_hw(size)
+    y = (np.arange(height * supersample) + 0.5) / supersample - cy  # (S,) sub-row centres, relative to the centre
     half = _half_width(shape, y, radius)[:, None]  # (S, 1)
-    left_edges = np.arange(size, dtype=np.float64)[None, :]  # (1, W) pixel column j spans [j, j + 1)
+    left_edges = np.arange(width, dtype=np.float64)[None, :]  # (1, W) pixel column j spans [j, j + 1)
     overlap = np.minimum(cx + half, left_edges + 1) - np.maximum(cx - half, left_edges)  # (S, W)
     overlap = np.clip(overlap, 0.0, 1.0)
-    return overlap.reshape(size, supersample, size).mean(axis=1)  # (H, W)
+    return overlap.reshape(height, supersample, width).mean(axis=1)  # (H, W)
 
 
 def render_clip(clip: ShapeClip, supersample: int = SUPERSAMPLE) -> np.ndarray:
     """uint8 frames (T, H, W, 3) of ``clip``."""
     color = np.asarray(clip.color, dtype=np.float64)
-    frames = np.empty((clip.num_frames, clip.size, clip.size, 3), dtype=np.uint8)
+    frames = np.empty((clip.num_frames, *frame_hw(clip.size), 3), dtype=np.uint8)
     for t, (cx, cy) in enumerate(clip.centers()):
         coverage = shape_coverage(clip.shape, cx, cy, clip.radius, clip.size, supersample)  # (H, W)
         frames[t] = np.round(coverage[..., None] * color).astype(np.uint8)  # (H, W, 3)
@@ -279,7 +299,7 @@ def render_clip(clip: ShapeClip, supersample: int = SUPERSAMPLE) -> np.ndarray:
 
 
 # A split's index seeds its clips' generators; new splits are appended so the old ones keep their clips.
-SPLITS = ("train", "val", "train_window", "val_long", "train_exit")
+SPLITS = ("train", "val", "train_window", "val_long", "train_exit", "train_still")
 # The frame mask a clip of each split must be trained with (the CSV column ``frame_mask``; "" = any).
 SPLIT_FRAME_MASK = {"train_exit": "first_k"}
 
@@ -297,7 +317,7 @@ def split_clip(
     k: int,
     split: str,
     num_frames: int = NUM_FRAMES,
-    size: int = FRAME_SIZE,
+    size=FRAME_SIZE,
     long_frames: int = LONG_FRAMES,
 ) -> ShapeClip:
     """Parameters of clip ``k`` of class ``label`` in ``split``: "train" and "val" clips are ordinary,
@@ -305,6 +325,8 @@ def split_clip(
     shape leaves or after, and "val_long" clips have ``long_frames`` frames whose first ``num_frames`` are
     ordinary."""
     rng = clip_rng(seed, split, label, k)
+    if split == "train_still":  # one frame: the first of an ordinary clip
+        return sample_clip(rng, label, 1, size)
     if split == "train_window":
         return sample_window_clip(rng, label, num_frames, size)
     if split == "train_exit":
@@ -320,7 +342,7 @@ def generate_clip(
     k: int = 0,
     split: str = "train",
     num_frames: int = NUM_FRAMES,
-    size: int = FRAME_SIZE,
+    size=FRAME_SIZE,
     long_frames: int = LONG_FRAMES,
 ) -> Tuple[np.ndarray, ShapeClip]:
     """Frames uint8 (T, H, W, 3) and parameters of clip ``k`` of class ``label`` in ``split`` (deterministic)."""
@@ -360,19 +382,21 @@ def _check_counts(clips_per_class: int, val_clips_per_class: int, val_long_clips
 
 
 def _plan(seed: int, clips_per_class: int, val_clips_per_class: int, val_long_clips_per_class: int,
-          long_fraction: float, num_frames: int, size: int, long_frames: int,
-          exit_fraction: float = 0.0) -> Dict[str, List[Tuple[str, str, ShapeClip]]]:
+          long_fraction: float, num_frames: int, size, long_frames: int,
+          exit_fraction: float = 0.0, sizes: Sequence = (), stills_per_class: int = 0,
+          ) -> Dict[str, List[Tuple[str, str, ShapeClip]]]:
     """CSV name -> its rows as (relative path, split, clip parameters), class by class.
 
     A class's training clips are its ordinary clips ``<k>.mp4`` (the same as without windows, k counting
-    from 0) followed by ``round(long_fraction * clips_per_class)`` windows ``window_<k>.mp4`` and
-    ``round(exit_fraction * clips_per_class)`` exit windows ``exit_<k>.mp4``.
+    from 0) followed by ``round(long_fraction * clips_per_class)`` windows ``window_<k>.mp4``,
+    ``round(exit_fraction * clips_per_class)`` exit windows ``exit_<k>.mp4`` and ``stills_per_class`` stills
+    ``still_<k>.png``. With ``sizes``, clip k of each kind has frames of ``sizes[k % len(sizes)]``.
     """
     windows = int(round(long_fraction * clips_per_class))
     exits = int(round(exit_fraction * clips_per_class))
     parts = {  # csv (and folder) -> its sources: (split of the generators, clips per class, file prefix)
         "train": [("train", clips_per_class - windows - exits, ""), ("train_window", windows, "window_"),
-                  ("train_exit", exits, "exit_")],
+                  ("train_exit", exits, "exit_"), ("train_still", stills_per_class, "still_")],
         "val": [("val", val_clips_per_class, "")],
         "val_long": [("val_long", val_long_clips_per_class, "")],
     }
@@ -381,8 +405,10 @@ def _plan(seed: int, clips_per_class: int, val_clips_per_class: int, val_long_cl
         for label in range(NUM_CLASSES):
             for split, per_class, prefix in sources:
                 for k in range(per_class):
-                    relative = f"{csv_name}/{label:02d}_{CLASS_NAMES[label]}/{prefix}{k:05d}.mp4"
-                    clip = split_clip(seed, label, k, split, num_frames, size, long_frames)
+                    suffix = ".png" if split == "train_still" else ".mp4"
+                    relative = f"{csv_name}/{label:02d}_{CLASS_NAMES[label]}/{prefix}{k:05d}{suffix}"
+                    clip_size = sizes[k % len(sizes)] if sizes else size
+                    clip = split_clip(seed, label, k, split, num_frames, clip_size, long_frames)
                     plan.setdefault(csv_name, []).append((relative, split, clip))
     return plan
 
@@ -409,7 +435,7 @@ def make_shapes_dataset(
     out_dir: Union[str, Path],
     clips_per_class: int,
     num_frames: int = NUM_FRAMES,
-    size: int = FRAME_SIZE,
+    size=FRAME_SIZE,
     seed: int = 0,
     val_clips_per_class: int = 0,
     overwrite: bool = False,
@@ -420,6 +446,8 @@ def make_shapes_dataset(
     val_long_clips_per_class: int = 0,
     long_frames: int = LONG_FRAMES,
     exit_fraction: float = 0.0,
+    sizes: Sequence[Tuple[int, int]] = (),
+    stills_per_class: int = 0,
 ) -> Dict[str, Path]:
     """Write the benchmark to ``out_dir`` and return the paths of what was written.
 
@@ -435,10 +463,18 @@ def make_shapes_dataset(
     ``exit_fraction`` of them are exit windows (``exit_<k>.mp4``, :func:`sample_exit_clip`), which
     ``train.csv`` marks ``frame_mask=first_k``: the shape is leaving or gone, so they are only trained as
     continuations (training/frame_masks.py).
+
+    Mixed sizes (buckets, data/buckets.py): with ``sizes`` [(height, width), ...] clip k of each class and kind
+    has frames of ``sizes[k % len(sizes)]`` instead of ``size`` x ``size``; ``stills_per_class`` adds still
+    images ``train/<id>_<name>/still_<k>.png`` (frame 0 of an ordinary clip), the 1-frame clips of joint image
+    and video training.
     """
     out = Path(out_dir)
     _check_counts(clips_per_class, val_clips_per_class, val_long_clips_per_class, long_fraction, exit_fraction)
-    _travel_limits(num_frames, size)
+    if stills_per_class < 0:
+        raise UserError(f"stills_per_class must be >= 0, got {stills_per_class}")
+    for clip_size in sizes or [size]:
+        _travel_limits(num_frames, clip_size)
     if val_long_clips_per_class and long_frames <= num_frames:
         raise UserError(f"long_frames must exceed the {num_frames} frames of a clip, got {long_frames}")
     existing = [p for p in _dataset_outputs(out) if p.exists()]
@@ -449,14 +485,18 @@ def make_shapes_dataset(
     out.mkdir(parents=True, exist_ok=True)
 
     plan = _plan(seed, clips_per_class, val_clips_per_class, val_long_clips_per_class, long_fraction, num_frames,
-                 size, long_frames, exit_fraction)
+                 size, long_frames, exit_fraction, [frame_hw(s) for s in sizes], stills_per_class)
     written = {}
     with tqdm(total=sum(map(len, plan.values())), desc="shapes clips", disable=not progress) as bar:
         for csv_name, clips in plan.items():
             long = csv_name == "val_long"
             rows = []
             for relative, split, clip in clips:
-                write_video(out / relative, render_clip(clip), fps=fps, quality=crf, overwrite=True)
+                if split == "train_still":
+                    (out / relative).parent.mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(render_clip(clip)[0]).save(out / relative)
+                else:
+                    write_video(out / relative, render_clip(clip), fps=fps, quality=crf, overwrite=True)
                 rows.append(_csv_row(relative, split, clip, num_frames if long else None))
                 bar.update(1)
             written[csv_name] = out / f"{csv_name}.csv"

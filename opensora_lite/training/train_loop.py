@@ -204,6 +204,22 @@ def bucket_sampler(cfg, s, dataset, vae, model, info, start_step: int, num_steps
     return BucketBatchSampler(sizes, assigner, info.rank, info.world_size, s["seed"], start_step, num_steps)
 
 
+def classes_from_data(cfg, dataset, info) -> None:
+    """A class-conditional model takes its classes from the data: ``model.num_classes`` becomes the number of
+    class names of the dataset (its folders, or the classes.json beside its CSV), and those names become the
+    config's ``class_names``, which the run folder keeps (so ``generate RUN --class NAME`` and the grid's labels
+    are the data's, not the config's)."""
+    names = getattr(dataset, "classes", None)
+    if not names or not cfg.model.get("num_classes"):
+        return
+    names = [str(name) for name in names]
+    if cfg.model.num_classes != len(names) and info.is_main:
+        logger.info("num_classes follows the data: %d classes (%s), not the config's %d", len(names),
+                    ", ".join(names[:5]) + (", ..." if len(names) > 5 else ""), cfg.model.num_classes)
+    cfg.model.num_classes = len(names)
+    cfg.class_names = names
+
+
 def bucket_latent_cache(cfg, path, dataset, vae, assigner, info) -> BucketLatentCache:
     """The bucketed run's latent cache (``data/bucket_cache.py``): rank 0 encodes every clip for every bucket it
     fits, once; a cache made with another VAE, bucket config or clips is refused."""
@@ -255,19 +271,22 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
     run_dir = Path(s["outputs"])
     if info.is_main:
         prepare_run_dir(run_dir, overwrite, resume)
-        cfg.dump(str(run_dir / RUN_CONFIG))
-    dist.barrier()
     where = config_path or "config"
     if s["batch_size"] % info.world_size:
         raise ConfigError(f"train.batch_size {s['batch_size']} (global) is not divisible by "
                           f"{info.world_size} processes")
 
-    # Models: the same seed on every rank gives the same initial weights.
+    # The same seed on every rank gives the same VAE (when it has no weights) and initial weights.
+    torch.manual_seed(s["seed"])
+    buckets = bool(cfg.get("bucket_config"))
+    dataset, vae, captions = build_data(cfg, None if buckets else s["latent_cache"], info, where)
+    classes_from_data(cfg, dataset, info)
+    if info.is_main:
+        cfg.dump(str(run_dir / RUN_CONFIG))  # with the data's class names: generate RUN --class NAME
+    dist.barrier()
     torch.manual_seed(s["seed"])
     model = build_module(cfg.model, MODELS, where=where).to(info.device)
     scheduler = build_module(cfg.scheduler, SCHEDULERS, where=where)
-    buckets = bool(cfg.get("bucket_config"))
-    dataset, vae, captions = build_data(cfg, None if buckets else s["latent_cache"], info, where)
     if cfg.get("ckpt", {}).get("init"):
         load_checkpoint(model, cfg.ckpt.init, strict=False)
 
