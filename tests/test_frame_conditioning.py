@@ -252,6 +252,26 @@ def test_long_videos_are_made_window_by_window(pipe, monkeypatch):
     assert windows == [(9, 0), (9, 5), (9, 5), (9, 5)]
 
 
+def test_windows_with_given_frames_take_their_own_guidance(pipe, monkeypatch):
+    scales = []  # the guidance of each window, and whether it had given frames
+    real_sample = pipe.scheduler.sample
+
+    def recording(model, z, cond, settings=None, **kwargs):
+        scales.append((settings.cfg_scale, kwargs["given"] is not None))
+        return real_sample(model, z, cond, settings, **kwargs)
+
+    monkeypatch.setattr(pipe.scheduler, "sample", recording)
+    pipe(classes=[0], num_frames=30, steps=1, cfg_scale=3.0, given_cfg_scale=1.5, progress=False)
+    assert scales == [(3.0, False), (1.5, True), (1.5, True)]
+    scales.clear()
+    monkeypatch.setattr(pipe, "given_cfg_scale", 2.0)  # the config's inference.given_cfg_scale
+    pipe(classes=[0], num_frames=8, first_frame=-torch.ones(3, 64, 64), steps=1, cfg_scale=3.0, progress=False)
+    pipe(classes=[0], num_frames=8, steps=1, cfg_scale=3.0, progress=False)
+    assert scales == [(2.0, True), (3.0, False)]
+    with pytest.raises(ConfigError, match="cfg_scale must be a finite number"):
+        pipe(classes=[0], num_frames=8, steps=1, given_cfg_scale=float("nan"), progress=False)
+
+
 def test_windows_carry_per_frame_latents_not_pixels(pipe, monkeypatch):
     vae = pipe.vae  # why (docs/conditioning.md): each 2-D round trip of a made frame adds to its drift
     encoded = []  # pixels are encoded once (the clip's overlap), made frames never

@@ -59,6 +59,8 @@ def parse_args(argv):
     parser.add_argument("--direct-frames", type=int, default=32, help="direct: frames in one window")
     parser.add_argument("--steps", type=int, help="sampling steps (default: the scheduler's)")
     parser.add_argument("--cfg-scale", type=float, help="guidance scale (default: the scheduler's)")
+    parser.add_argument("--given-cfg-scale", type=float, help="guidance of windows with given frames (default: the "
+                        "config's inference.given_cfg_scale, else --cfg-scale)")
     parser.add_argument("--sampler", help="the scheduler's sampler, e.g. euler or heun (default: the scheduler's)")
     parser.add_argument("--ckpt", help="model weights (default: ckpt.model of the config)")
     parser.add_argument("--vae-ckpt", help="VAE weights (default: ckpt.vae of the config)")
@@ -296,7 +298,7 @@ def main(argv):
 
     def sample(seed_offset: int = 0, **request):
         return pipe(seed=args.seed + seed_offset, steps=args.steps, cfg_scale=args.cfg_scale, sampler=args.sampler,
-                    batch_size=12, progress=False, **request)
+                    given_cfg_scale=args.given_cfg_scale, batch_size=12, progress=False, **request)
 
     runners = dict(
         uncond=lambda: eval_uncond(pipe, args, out, sample),
@@ -313,6 +315,7 @@ def main(argv):
     results = dict(config=args.config, ckpt=args.ckpt or cfg.get("ckpt", {}).get("model"),
                    steps=args.steps or pipe.scheduler.num_sampling_steps,
                    cfg_scale=args.cfg_scale if args.cfg_scale is not None else pipe.scheduler.cfg_scale,
+                   given_cfg_scale=args.given_cfg_scale if args.given_cfg_scale is not None else pipe.given_cfg_scale,
                    sampler=args.sampler or pipe.scheduler.sampler,
                    window=dict(pipe.window, **{k: v for k, v in (("frames", args.window), ("overlap", args.overlap))
                                                if v is not None}))

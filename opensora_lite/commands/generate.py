@@ -44,6 +44,9 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, help="sampling steps (default: the scheduler's)")
     parser.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (default: the scheduler's)")
+    parser.add_argument("--given-cfg-scale", type=float, help="guidance of the windows with given frames "
+                        "(--first-frame, --extend, long videos; default: the config's inference.given_cfg_scale, "
+                        "else --cfg-scale)")
     parser.add_argument("--sampler", help="rflow: euler, heun or dpm++2m; iddpm: ddpm, ddim or dpm++2m (default: the "
                              "scheduler's)")
     parser.add_argument("--first-frame", metavar="IMAGE", help="image-to-video: a PNG or JPEG every clip starts from")
@@ -165,7 +168,7 @@ def main(argv):
                steps=args.steps, cfg_scale=args.cfg_scale, sampler=args.sampler, first_frame=args.first_frame,
                extend=args.extend, window_frames=args.window, overlap_frames=args.overlap, prompts=prompts,
                size=tuple(args.size) if args.size else None, resolution=args.resolution,
-               aspect_ratio=args.aspect_ratio, progress=not args.no_progress)
+               aspect_ratio=args.aspect_ratio, given_cfg_scale=args.given_cfg_scale, progress=not args.no_progress)
     for path in out.save(args.save_dir, overwrite=args.overwrite):
         print(path)
     frames = out.videos.shape[2]

@@ -51,7 +51,7 @@ class VideoPipeline:
 
     def __init__(self, model, vae, scheduler, image_size, num_frames: int = DEFAULT_NUM_FRAMES,
                  fps: float = DEFAULT_FPS, class_names=None, window: Optional[dict] = None, name: str = "pipeline",
-                 text_encoder=None, aes: Optional[float] = None):
+                 text_encoder=None, aes: Optional[float] = None, given_cfg_scale: Optional[float] = None):
         self.model, self.vae, self.scheduler = model.eval(), vae.eval(), scheduler
         self.text_encoder = text_encoder  # prompts -> cond, for text models (models/text_encoder.py)
         self.aes = aes  # Open-Sora 1.2's "aesthetic score: 6.5." prompt suffix, or None
@@ -60,6 +60,9 @@ class VideoPipeline:
         self.fps = fps
         self.class_names = class_names
         self.window = dict(window or {})
+        # guidance of the windows with given frames (image-to-video, continuation, the windows after the first of
+        # a long video); None: the same as the class guidance
+        self.given_cfg_scale = given_cfg_scale
         self.name = name
         self.dtype = torch.float32
         self._check_image_size()
@@ -107,6 +110,9 @@ class VideoPipeline:
         infer = dict(cfg.get("inference", {}))
         fps = infer.get("fps", DEFAULT_FPS)
         check_settings(dict(fps=fps), f"{where}: inference", positive=("fps",))
+        if infer.get("given_cfg_scale") is not None:
+            check_settings(dict(given_cfg_scale=infer["given_cfg_scale"]), f"{where}: inference",
+                           numbers=("given_cfg_scale",))
         num_classes = getattr(model, "num_classes", 0)
         names = config_class_names(cfg, num_classes, where) if num_classes else None
         size = config_image_size(cfg)
@@ -114,7 +120,7 @@ class VideoPipeline:
             size = tuple(s // vae.spatial_factor * vae.spatial_factor for s in size)
         pipe = cls(model, vae, scheduler, size, num_frames=config_num_frames(cfg), fps=fps,
                    class_names=names, window=infer.get("window"), name=where, text_encoder=text_encoder,
-                   aes=infer.get("aes"))
+                   aes=infer.get("aes"), given_cfg_scale=infer.get("given_cfg_scale"))
         return pipe.to(device)
 
     def to(self, device=None, dtype: Optional[torch.dtype] = None) -> "VideoPipeline":
@@ -207,7 +213,8 @@ class VideoPipeline:
                  sampler: Optional[str] = None, first_frame=None, extend=None, window_frames: Optional[int] = None,
                  overlap_frames: Optional[int] = None, prompts: Optional[Sequence[str]] = None, size=None,
                  resolution: Optional[str] = None, aspect_ratio: Optional[str] = None,
-                 batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True) -> VideoOutput:
+                 given_cfg_scale: Optional[float] = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                 progress: bool = True) -> VideoOutput:
         """Generate ``num_samples`` clips per class of ``classes`` (ids or names; unconditional models: None), or
         per prompt of ``prompts`` (text models).
 
@@ -218,7 +225,8 @@ class VideoPipeline:
         window (``window_frames`` / ``overlap_frames``, default: the config's ``inference.window``).
         ``size`` (height, width), or ``resolution`` ("240p") and ``aspect_ratio`` (height:width, "9:16"), set
         the video size (default: the config's image_size); see :meth:`video_size`.
-        ``steps``, ``cfg_scale`` and ``sampler`` default to the scheduler's.
+        ``steps``, ``cfg_scale`` and ``sampler`` default to the scheduler's. ``given_cfg_scale`` is the guidance of
+        the windows with given frames (default: the config's ``inference.given_cfg_scale``, else ``cfg_scale``).
         """
         if num_samples < 1 or batch_size < 1:
             raise UserError(f"num_samples and batch_size must be >= 1, got {num_samples} and {batch_size}")
@@ -226,6 +234,9 @@ class VideoPipeline:
         guided = self.num_classes or self.takes_text
         settings = SamplingSettings(steps, cfg_scale if guided else 1.0, sampler, progress)
         settings = settings.resolved(self.scheduler)  # an unknown sampler fails here, before any work
+        given_scale = self.given_cfg_scale if given_cfg_scale is None else given_cfg_scale
+        given_settings = settings if given_scale is None or not guided else SamplingSettings(
+            settings.steps, given_scale, settings.sampler, progress).resolved(self.scheduler)
         if self.takes_text:
             rows, encoded = self._prompt_rows(prompts, classes, num_samples)
         else:
@@ -250,7 +261,8 @@ class VideoPipeline:
             else:
                 cond = {} if batch[0] is None else dict(y=torch.tensor(batch, device=self.device))
             seeds = [seed + start + i for i in range(len(batch))]
-            videos.append(self._run_plan(plan, cond, seeds, settings, image, prefix, timings, image_size))
+            videos.append(self._run_plan(plan, cond, seeds, (settings, given_settings), image, prefix, timings,
+                                         image_size))
         videos = torch.cat(videos)  # (N, 3, T, H, W)
         given = plan.given_pixels.expand(len(rows), -1)  # (N, T)
         if encoded is not None:
@@ -290,11 +302,12 @@ class VideoPipeline:
         return FramePlan.build(self.vae, self.model.patch_size[0], num_frames, window, first_frame, prefix_frames,
                                window_frames, overlap_frames)
 
-    def _run_plan(self, plan: FramePlan, cond: dict, seeds: list, settings: SamplingSettings,
+    def _run_plan(self, plan: FramePlan, cond: dict, seeds: list, settings: tuple,
                   image: Optional[torch.Tensor], prefix: Optional[torch.Tensor], timings: dict,
                   image_size: Optional[tuple] = None) -> torch.Tensor:
         """The output clips (n, 3, num_frames, H, W) of one batch (one clip per seed, the condition ``cond``),
-        window after window; sampling and decoding seconds are added to ``timings``."""
+        window after window, with ``settings`` (those of windows from nothing, those of windows with given
+        frames); sampling and decoding seconds are added to ``timings``."""
         n = len(seeds)
         noise_gens = [torch.Generator().manual_seed(s) for s in seeds]  # each sample's noise, window after window
         pieces, tail = [], None  # tail (n, c, <= overlap, h, w): per-frame latents of the last frames made so far
@@ -306,8 +319,8 @@ class VideoPipeline:
         for window in plan.windows:
             t0 = time.perf_counter()
             given = None if not window.given else tail[:, :, -window.given:]
-            latents = self._sample_window(window.frames, given, cond, noise_gens, settings, seeds[0] + len(pieces),
-                                          image_size or self.image_size)
+            latents = self._sample_window(window.frames, given, cond, noise_gens, settings[given is not None],
+                                          seeds[0] + len(pieces), image_size or self.image_size)
             t1 = time.perf_counter()
             with self._autocast():  # the temporal half once; its per-frame latents are what the next window gets
                 per_frame = self.vae.time_decode(latents, num_frames=window.frames).float()  # (n, c, frames, h, w)
