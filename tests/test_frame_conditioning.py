@@ -252,6 +252,20 @@ def test_long_videos_are_made_window_by_window(pipe, monkeypatch):
     assert windows == [(9, 0), (9, 5), (9, 5), (9, 5)]
 
 
+def test_a_first_frame_file_is_read_upright_in_any_dataset_image_format(tmp_path):
+    from opensora_lite.inference.conditions import load_image
+
+    pixels = np.zeros((32, 64, 3), np.uint8)  # (H, W, 3): landscape, white on the left
+    pixels[:, :32] = 255
+    Image.fromarray(pixels).save(tmp_path / "plain.webp", lossless=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown turned 90 degrees clockwise: portrait, white on top
+    Image.fromarray(pixels).save(tmp_path / "turned.jpg", exif=exif, quality=100)
+    plain, turned = load_image(tmp_path / "plain.webp", (32, 32)), load_image(tmp_path / "turned.jpg", (32, 32))
+    assert plain[:, :, :16].mean() > 0.9 and plain[:, :, 16:].mean() < -0.9  # (3, H, W): left half white
+    assert turned[:, :16].mean() > 0.9 and turned[:, 16:].mean() < -0.9  # top half white
+
+
 def test_windows_with_given_frames_take_their_own_guidance(pipe, monkeypatch):
     scales = []  # the guidance of each window, and whether it had given frames
     real_sample = pipe.scheduler.sample

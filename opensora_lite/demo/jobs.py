@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Optional
 
 from ..config import check_settings
+from ..data.folder_scan import IMAGE_EXTENSIONS
 from ..data.video_read import VIDEO_EXTENSIONS, probe_video
 from ..errors import UserError
-from ..inference.conditions import IMAGE_EXTENSIONS
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,17 @@ from pathlib import Path
 
 import torch
 
+from ..data.folder_scan import IMAGE_EXTENSIONS  # the images a dataset takes
 from ..errors import UserError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 MAX_IMAGE_ASPECT = 8  # a first frame wider or taller than this would be mostly cropped away: refused
 
 
 def load_image(path, size) -> torch.Tensor:
-    """A PNG or JPEG file -> (3, H, W) in [-1, 1], resized to cover ``size`` and centre-cropped."""
+    """An image file -> (3, H, W) in [-1, 1], upright (EXIF orientation), resized to cover ``size`` and
+    centre-cropped."""
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     from ..data.video_read import resize_crop
 
@@ -24,10 +25,10 @@ def load_image(path, size) -> torch.Tensor:
     if not path.is_file():
         raise UserError(f"--first-frame {path}: no such file")
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
-        raise UserError(f"--first-frame {path}: expected a PNG or JPEG image ({', '.join(IMAGE_EXTENSIONS)})")
+        raise UserError(f"--first-frame {path}: expected an image ({', '.join(IMAGE_EXTENSIONS)})")
     try:
         with Image.open(path) as image:
-            pixels = np.asarray(image.convert("RGB"))  # (H, W, 3) uint8
+            pixels = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))  # (H, W, 3) uint8, upright
     except (UnidentifiedImageError, OSError) as err:
         raise UserError(f"--first-frame {path}: cannot read the image ({err})") from None
     height, width = pixels.shape[:2]
