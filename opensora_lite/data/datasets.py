@@ -217,6 +217,7 @@ class VideoClipDataset(Dataset):
         self.read_limits = dict(stream=stream, max_source_pixels=max_source_pixels,
                                 max_source_frames=max_source_frames)
         self._concealed: Dict[str, int] = {}  # path -> frames concealed in its last read
+        self._sizes: Optional[List[Tuple[int, int, int]]] = None  # sizes(), once known
         if source.is_dir():
             self.paths, self.labels, self.classes = _read_folder(source)
         elif source.is_file():
@@ -237,7 +238,9 @@ class VideoClipDataset(Dataset):
 
     def sizes(self) -> List[Tuple[int, int, int]]:
         """``(num_frames, height, width)`` of every clip (upright, square pixels; frame_interval applied): the
-        CSV's columns when it has them (``make-csv`` writes them), else each file probed once."""
+        CSV's columns when it has them (``make-csv`` writes them), else each file probed once (and kept)."""
+        if self._sizes is not None:
+            return list(self._sizes)
         if self.rows and {"num_frames", "height", "width"} <= set(self.rows[0]):
             try:
                 out = [(int(r["num_frames"]), int(r["height"]), int(r["width"])) for r in self.rows]
@@ -245,7 +248,8 @@ class VideoClipDataset(Dataset):
                 raise DataError(f"{self.source}: num_frames, height and width must be integers ({e})") from None
         else:
             out = [_probe_size(p) for p in tqdm(self.paths, desc="probing sizes", disable=len(self.paths) < 50)]
-        return [(max(1, (t - 1) // self.frame_interval + 1), h, w) for t, h, w in out]
+        self._sizes = [(max(1, (t - 1) // self.frame_interval + 1), h, w) for t, h, w in out]
+        return list(self._sizes)
 
     @property
     def captions(self) -> Optional[List[str]]:
