@@ -147,7 +147,8 @@ def main(argv=None):
         memory[str(b)] = measure_in_child(__file__, ["--config", args.config, "--child-bucket",
                                                      f"{b.frames},{b.size[0]},{b.size[1]},{plan.batch_sizes[b]}"])
     step_mib = {name: m.get("extra_mib") for name, m in memory.items()}
-    bucket_mib = [step_mib[str(b)] for b in plan.clips]
+    # the buckets whose batch size comes from the token budget: what the budget is for (even memory)
+    budget_mib = [step_mib[str(b)] for b in plan.clips if buckets[b.resolution][b.frames][1] is None]
 
     rows = [["fixed", f"{frames}f {size[0]}x{size[1]}", args.batch_size, budget, timing["fixed"]["median_s"],
              step_mib["fixed"]]]
@@ -165,7 +166,8 @@ def main(argv=None):
                                               tokens_per_step=plan.batch_sizes[b] * assigner.tokens(b),
                                               batches_per_epoch=batches[b], step_median_s=timing[str(b)]["median_s"],
                                               step_peak_mib=step_mib[str(b)]) for b in sorted(plan.clips)},
-                     peak_memory_max_over_min=(max(bucket_mib) / min(bucket_mib)) if all(bucket_mib) else None),
+                     token_budget_buckets_peak_memory_max_over_min=(
+                         max(budget_mib) / min(budget_mib) if budget_mib and all(budget_mib) else None)),
         buckets_over_fixed_tokens_per_s=bucket_tps / fixed_tps,
         mixed_batches_padded_to_largest_share=mixed_padding,
         timing=timing, memory=memory,
@@ -175,7 +177,8 @@ def main(argv=None):
                                              "mixed_batches_padded_to_largest_share")}, indent=1))
     print(f"buckets: {result['buckets']['clips_used_share']:.0%} of clips used, "
           f"{result['buckets']['picture_kept_share']:.0%} of their picture kept (fixed: {fixed_kept:.0%}); "
-          f"peak memory max/min over buckets {result['buckets']['peak_memory_max_over_min']}")
+          f"step peak memory max/min over the token-budget buckets "
+          f"{result['buckets']['token_budget_buckets_peak_memory_max_over_min']}")
     print(f"wrote {path}")
 
 
