@@ -81,6 +81,9 @@ def test_an_existing_csv_is_kept_and_bad_input_is_one_line(tool, capsys, tmp_pat
     encode(tmp_path / "flat" / "a.mp4", patterned_clip(4, 16, 16))
     code, _, err = run(tool, capsys, str(tmp_path / "flat"), "-o", str(tmp_path / "y.csv"), "--label-from-folder")
     assert code == 2 and len(err) == 1 and "one sub-folder per class" in err[0]
+    code, _, err = run(tool, capsys, str(tmp_path / "flat"), "-o", str(tmp_path / "flat.csv"))  # it used to be
+    assert code == 0 and read_rows(tmp_path / "flat.csv")["flat/a.mp4"]["label"] == "0"
+    assert json.loads((tmp_path / "classes.json").read_text()) == {"0": "flat"}  # one class, named after it
     code, _, err = run(tool, capsys, str(tmp_path / "flat"), "-o", str(tmp_path / "z.csv"), "--captions",
                        str(tmp_path / "none.json"))
     assert code == 2 and len(err) == 1 and "--captions" in err[0]

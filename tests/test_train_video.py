@@ -48,3 +48,22 @@ train = dict(outputs={str(tmp_path / "run")!r}, batch_size=4, max_steps=6, ckpt_
     sample = tmp_path / "run" / "samples" / "step_00000006.mp4"
     assert sample.is_file() and (tmp_path / "run" / "samples" / "step_00000003.png").is_file()
     assert read_video(sample, 8).shape == (3, 8, 16, 16 * 3)  # 3 classes side by side
+
+
+def test_a_latent_cache_says_how_many_clips_it_cuts_to_one_window(tmp_path, clip_folder, caplog):
+    # The 8-frame clips trained as 4-frame clips through a cache: each keeps one window, which the run says
+    # (it used to be silent). The 2 unreadable files are left out of the cache and of the dataset that checks
+    # it (each used to be replaced by a clip of another class, and the new cache was refused at once).
+    from opensora_lite.training.train_loop import train
+
+    config = tmp_path / "cached.py"
+    config.write_text(TINY_INFERENCE + f"""
+dataset = dict(type="VideoClipDataset", source={str(clip_folder)!r}, num_frames=4, size=(16, 16), start="center")
+train = dict(outputs={str(tmp_path / "run")!r}, batch_size=4, max_steps=1, lr=1e-3,
+             latent_cache={str(tmp_path / "latents.safetensors")!r})
+""")
+    with caplog.at_level(logging.INFO):
+        assert train(load_config(str(config)))["step"] == 1
+        assert train(load_config(str(config)), overwrite=True)["step"] == 1  # the cache reused, still accepted
+    assert "latent cache: 18 of 18 clips are longer than 4 frames" in caplog.text
+    assert "dropped 2 of 20 video files" in caplog.text

@@ -20,7 +20,8 @@ def parse_args(argv):
     parser.add_argument("folder", help="a folder of videos and images (searched recursively)")
     parser.add_argument("-o", "--out", required=True, help="the CSV to write")
     parser.add_argument("--label-from-folder", action="store_true",
-                        help="label = the file's first folder under FOLDER (sorted: 0, 1, ...); names to classes.json")
+                        help="label = the file's first folder under FOLDER (sorted: 0, 1, ...); names to classes.json "
+                        "(without it or --captions: one class, named after FOLDER)")
     parser.add_argument("--captions", metavar="JSON", help="a JSON object: file path (relative to FOLDER) or name "
                         "-> caption; written as the column text")
     parser.add_argument("--workers", type=int, default=2, help="processes probing files (default 2)")

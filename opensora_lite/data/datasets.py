@@ -217,7 +217,6 @@ class VideoClipDataset(Dataset):
         self.read_limits = dict(stream=stream, max_source_pixels=max_source_pixels,
                                 max_source_frames=max_source_frames)
         self._concealed: Dict[str, int] = {}  # path -> frames concealed in its last read
-        self._sizes: Optional[List[Tuple[int, int, int]]] = None  # sizes(), once known
         if source.is_dir():
             self.paths, self.labels, self.classes = _read_folder(source)
         elif source.is_file():
@@ -228,8 +227,9 @@ class VideoClipDataset(Dataset):
         # (N,) each clip's own training frame mask (CSV column frame_mask, training/frame_masks.py), -1 = drawn
         self.frame_mask_kinds = _frame_mask_kinds(source, self.rows, len(self.paths))
         self._bad: Dict[str, str] = {}  # path -> reason, in discovery order
+        self._sizes: Optional[List[Tuple[int, int, int]]] = None  # sizes(), once known
         if check_files:
-            self._drop_bad_files()
+            self.drop_bad_files()
         self.latents = None
         if latent_cache is not None:
             self.latents = LatentCacheDataset(latent_cache)
@@ -369,33 +369,42 @@ class VideoClipDataset(Dataset):
         more = len(self._bad) - limit
         return shown + (f"; and {more} more" if more > 0 else "")
 
-    def _drop_bad_files(self) -> None:
-        """check_files=True: decode the first frame of every file, drop the bad ones, warn once."""
-        keep = []
-        for i, path in enumerate(self.paths):
+    def drop_bad_files(self) -> List[str]:
+        """Decode the first frame of every file, drop the bad ones (one warning) and return their paths (what
+        ``check_files=True`` does at construction; a latent cache is built without them)."""
+        bad = []
+        for path in self.paths:
             try:
                 read_video_frames(path, 1, start=0, backend=self.backend, **self.read_limits)
                 if self.short_policy == "error":  # a too-short file would fail every time: drop it now
                     total = probe_video(path, self.backend, self.read_limits["stream"],
                                         self.read_limits["max_source_pixels"])[0]
                     sample_frame_indices(total, self.num_frames, self.frame_interval, 0, "error", path=path)
-                keep.append(i)
             except DataError as e:
                 self._bad[str(path)] = str(e)
-        if not keep:
+                bad.append(str(path))
+        if len(bad) == len(self.paths):
             raise DataError(
                 f"{self.source}: every one of the {len(self.paths)} video files is unreadable: {self._bad_summary()}"
             )
-        if self._bad:
+        if bad:
             logger.warning(
                 "%s: dropped %d of %d video files that cannot be read: %s",
-                self.source, len(self._bad), len(self.paths), self._bad_summary(),
+                self.source, len(bad), len(self.paths), self._bad_summary(),
             )
+        self.drop_files(bad)
+        return bad
+
+    def drop_files(self, paths: Sequence[str]) -> None:
+        """Drop the clips of these files (e.g. the bad files a latent cache was built without)."""
+        gone = {str(p) for p in paths}
+        keep = [i for i, path in enumerate(self.paths) if str(path) not in gone]
         self.paths = [self.paths[i] for i in keep]
         self.labels = [self.labels[i] for i in keep]
         self.frame_mask_kinds = self.frame_mask_kinds[keep]
         if self.rows is not None:
             self.rows = [self.rows[i] for i in keep]
+        self._sizes = None
 
 
 #################################################################################

@@ -60,8 +60,9 @@ def probe(path: Path) -> Tuple[Optional[dict], Optional[str]]:
 def scan_folder(root: Union[str, os.PathLike], label_from_folder: bool = False,
                 captions: Optional[Dict[str, str]] = None, workers: int = 2,
                 progress: Optional[Callable] = None) -> Tuple[List[dict], Dict[str, str], Optional[List[str]]]:
-    """Rows of the readable files, ``{path: reason}`` of the skipped ones, and the class names (with
-    ``label_from_folder``). ``captions`` maps a file's path relative to ``root`` (or its name) to its text."""
+    """Rows of the readable files, ``{path: reason}`` of the skipped ones, and the class names: one per top
+    sub-folder with ``label_from_folder``, else (without ``captions``) one class named after ``root``, so a flat
+    folder trains as it is. ``captions`` maps a file's path relative to ``root`` (or its name) to its text."""
     root = Path(root)
     files = list_media(root)
     if not files:
@@ -72,6 +73,8 @@ def scan_folder(root: Union[str, os.PathLike], label_from_folder: bool = False,
         classes = sorted({f.relative_to(root).parts[0] for f in files if len(f.relative_to(root).parts) > 1})
         if not classes:
             raise DataError(f"{root}: --label-from-folder needs one sub-folder per class; the files are all at the top")
+    elif captions is None:
+        classes = [root.resolve().name or "clips"]  # one class: every file is label 0
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         results = pool.map(probe, files, chunksize=8)
         if progress is not None:
@@ -85,11 +88,13 @@ def scan_folder(root: Union[str, os.PathLike], label_from_folder: bool = False,
             continue
         row = dict(path=path.resolve(), **info,
                    aspect_ratio=round(info["height"] / info["width"], ASPECT_DIGITS))
-        if classes is not None:
+        if label_from_folder:
             if len(relative.parts) == 1:
                 skipped[str(relative)] = "not in a class folder"
                 continue
             row["label"] = classes.index(relative.parts[0])
+        elif classes is not None:
+            row["label"] = 0
         if captions is not None:
             text = captions.get(relative.as_posix(), captions.get(path.name))
             if not text or not str(text).strip():

@@ -174,12 +174,21 @@ def build_data(cfg, latent_cache, info, where):
         raise ConfigError(f"{where}: train.latent_cache needs a 'vae' and a video 'dataset' in the config")
     meta = dict(vae=_vae_fingerprint(cfg, cfg.get("ckpt", {}).get("vae")), **dataset.clip_meta())
     if info.is_main and not Path(latent_cache).exists():
-        build_latent_cache(dataset, vae.encode, latent_cache, meta)
+        # without the unreadable files (each read would be replaced by another clip, of another label)
+        dropped = dataset.drop_bad_files() if hasattr(dataset, "drop_bad_files") else []
+        longer = sum(t > dataset.num_frames for t, _, _ in dataset.sizes()) if hasattr(dataset, "sizes") else 0
+        if longer:
+            logger.info("latent cache: %d of %d clips are longer than %d frames; the cache keeps one window of each "
+                        "(without a cache, start='random' draws a new one every epoch; buckets keep longer clips: "
+                        "bucket_config)", longer, len(dataset), dataset.num_frames)
+        build_latent_cache(dataset, vae.encode, latent_cache, dict(meta, dropped=dropped))
     dist.barrier()
     cache = LatentCacheDataset(latent_cache)
     cache.check_compatible(meta)
+    if cache.meta.get("dropped") and hasattr(dataset, "drop_files"):
+        dataset.drop_files(cache.meta["dropped"])  # the files the cache was built without
     cache.check_same_clips(dataset)
-    return cache, vae, captions
+    return cache, vae, getattr(dataset, "captions", None)
 
 
 VAE_CHECK_CLIPS = 4  # clips put through the VAE at the start of a run
