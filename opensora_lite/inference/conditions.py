@@ -28,7 +28,7 @@ def load_image(path, size) -> torch.Tensor:
         raise UserError(f"--first-frame {path}: expected an image ({', '.join(IMAGE_EXTENSIONS)})")
     try:
         with Image.open(path) as image:
-            pixels = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))  # (H, W, 3) uint8, upright
+            pixels = np.array(ImageOps.exif_transpose(image).convert("RGB"))  # (H, W, 3) uint8, upright, writable
     except (UnidentifiedImageError, OSError) as err:
         raise UserError(f"--first-frame {path}: cannot read the image ({err})") from None
     height, width = pixels.shape[:2]
