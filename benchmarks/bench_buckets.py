@@ -156,7 +156,8 @@ def main(argv=None):
               step_mib[str(b)]] for b in sorted(plan.clips)]
     print(fmt_table(["path / bucket", "clips", "batch", "tokens a step", "step s (median)", "step peak MiB"], rows))
     result = dict(
-        machine=machine_info(), command="python " + " ".join(sys.argv), data=args.data, config=args.config, bucket_config=buckets, token_budget=budget,
+        machine=machine_info(), command="python " + " ".join(sys.argv), data=args.data, config=args.config,
+        bucket_config=buckets, token_budget=budget,
         clips=len(sizes),
         fixed=dict(batch_size=args.batch_size, tokens_per_s=fixed_tps, clips_used_share=1.0,
                    picture_kept_share=fixed_kept, padding_share=0.0),

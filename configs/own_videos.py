@@ -11,9 +11,10 @@
 _base_ = ["./shapes/stdit_shapes.py"]
 
 dataset = dict(source="data/mine.csv", start="random")  # classes: the CSV's label column and classes.json
-# 64px (a 64x64 pixel count) at the aspect ratio nearest each clip (64x64, 48x96, 96x48, 48x80, ...): 16-frame clips
-# in batches of 4,096 tokens, stills 64 a batch. Open-Sora's named resolutions (144p, 240p, ...) work the same.
-bucket_config = {"64px": {1: (1.0, 64), 16: (1.0, None)}}
+# 64px (a 64x64 pixel count) at the aspect ratio nearest each clip (64x64, 48x96, 96x48, 48x80, ...): clips of 16
+# frames, or 8 when shorter, in batches of 4,096 tokens; stills 64 a batch. A small folder needs smaller batches
+# (--train.batch_tokens 512). Open-Sora's named resolutions (144p, 240p, ...) work the same.
+bucket_config = {"64px": {1: (1.0, 64), 8: (1.0, None), 16: (1.0, None)}}
 train = dict(
     outputs="runs/own_videos",
     batch_tokens=4096,

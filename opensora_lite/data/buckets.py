@@ -219,8 +219,9 @@ class BucketBatchSampler(Sampler):
         self._epochs: Dict[int, List[Tuple[Bucket, List[int]]]] = {}  # the last epoch built
         self._counts: Dict[int, int] = {}  # epoch -> batches in it
         if not self.epoch_batches(0):
-            raise DataError("no bucket holds enough clips for one batch; lower the batch sizes or add buckets "
-                            "that your clips fit (the table above says where they went)")
+            raise DataError("no bucket holds enough clips for one batch: lower the batch sizes (bucket_config's, or "
+                            "train.batch_tokens: --train.batch_tokens 512 gives 4 clips of 128 tokens a batch) or add "
+                            "buckets that your clips fit (the table above says where they went)")
 
     def epoch_batches(self, epoch: int) -> List[Tuple[Bucket, List[int]]]:
         if epoch not in self._epochs:
