@@ -26,7 +26,9 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from ..errors import DataError
+from ..storage import atomic_path
 from .buckets import Bucket, BucketAssigner
+from .datasets import meta_problems
 
 logger = logging.getLogger(__name__)
 
@@ -84,15 +86,9 @@ def build_bucket_cache(dataset, assigner: BucketAssigner, encode_fn: Callable[[t
             tensors.update({f"latents.{k}": torch.cat(latents).contiguous(), f"clips.{k}": torch.tensor(clips),
                             f"labels.{k}": torch.tensor(labels), f"frame_masks.{k}": torch.tensor(kinds)})
     buckets = [[b.resolution, b.frames, b.ratio] for b in members]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta, sort_keys=True, default=str),
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta, sort_keys=True),
                                                "buckets": json.dumps(buckets)})
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     logger.info("latent cache %s: %d latents of %d clips in %d buckets", path, sum(map(len, members.values())),
                 len(sizes), len(members))
     return path
@@ -127,8 +123,7 @@ class BucketLatentCache(Dataset):
 
     def check_compatible(self, expected: dict) -> None:
         """A DataError naming what differs when the cache was made with another VAE, bucket config or clips."""
-        problems = [key for key in sorted(expected) if json.dumps(self.meta.get(key), sort_keys=True, default=str)
-                    != json.dumps(expected[key], sort_keys=True, default=str)]
+        problems = meta_problems(self.meta, expected)
         if problems:
             raise DataError(f"{self.path}: the bucket latent cache was made with another {', '.join(problems)}; "
                             f"delete it and it is rebuilt")

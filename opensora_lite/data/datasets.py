@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ..errors import DataError, UserError
 from ..registry import DATASETS
+from ..storage import atomic_path
 from .folder_scan import IMAGE_EXTENSIONS, probe
 from .video_read import (
     DEFAULT_MAX_SOURCE_PIXELS,
@@ -417,6 +418,17 @@ def _normalise_meta(value):
     return json.loads(json.dumps(value, sort_keys=True))
 
 
+def meta_problems(have: dict, expected: dict) -> Dict[str, str]:
+    """What differs between a cache's metadata ``have`` and the ``expected`` one: key -> what (empty: none)."""
+    problems = {}
+    for key, want in sorted(expected.items()):
+        if key not in have:
+            problems[key] = f"{key}: missing (expected {want!r})"
+        elif _normalise_meta(have[key]) != _normalise_meta(want):
+            problems[key] = f"{key}: cache has {have[key]!r}, expected {want!r}"
+    return problems
+
+
 @DATASETS.register_module()
 class LatentCacheDataset(Dataset):
     """Precomputed latents: items ``dict(latent=(C, T', H', W') float, cond=dict(y=label), index=int,
@@ -464,12 +476,7 @@ class LatentCacheDataset(Dataset):
 
     def check_compatible(self, expected_meta: dict) -> None:
         """Raise DataError if any key of ``expected_meta`` is missing from or differs in the cache's metadata."""
-        problems = []
-        for key, want in sorted(expected_meta.items()):
-            if key not in self.meta:
-                problems.append(f"{key}: missing (expected {want!r})")
-            elif _normalise_meta(self.meta[key]) != _normalise_meta(want):
-                problems.append(f"{key}: cache has {self.meta[key]!r}, expected {want!r}")
+        problems = meta_problems(self.meta, expected_meta).values()
         if problems:
             raise DataError(
                 f"{self.cache_path}: latent cache does not match the current setup ({'; '.join(problems)}); "
@@ -535,16 +542,10 @@ def build_latent_cache(
     if latents.ndim != 5 or latents.shape[0] != labels.shape[0]:
         raise UserError(f"encode_fn must return (N, C, T, H, W) latents, got {tuple(latents.shape)}")
     full_meta.update(num_samples=int(latents.shape[0]), latent_shape=list(latents.shape[1:]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tensors = {"latents": latents.contiguous(), "labels": labels, "frame_masks": kinds}
-        metadata = {"meta": json.dumps(full_meta, sort_keys=True)}
-        if captions is not None:
-            metadata["captions"] = json.dumps(captions)
+    tensors = {"latents": latents.contiguous(), "labels": labels, "frame_masks": kinds}
+    metadata = {"meta": json.dumps(full_meta, sort_keys=True)}
+    if captions is not None:
+        metadata["captions"] = json.dumps(captions)
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

@@ -12,6 +12,7 @@ is ``frame_plan.FramePlan``, a plain list of windows, and this class runs it. Th
 """
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -235,8 +236,7 @@ class VideoPipeline:
         settings = SamplingSettings(steps, cfg_scale if guided else 1.0, sampler, progress)
         settings = settings.resolved(self.scheduler)  # an unknown sampler fails here, before any work
         given_scale = self.given_cfg_scale if given_cfg_scale is None else given_cfg_scale
-        given_settings = settings if given_scale is None or not guided else SamplingSettings(
-            settings.steps, given_scale, settings.sampler, progress).resolved(self.scheduler)
+        given_settings = settings if given_scale is None or not guided else replace(settings, cfg_scale=given_scale)
         if self.takes_text:
             rows, encoded = self._prompt_rows(prompts, classes, num_samples)
         else:

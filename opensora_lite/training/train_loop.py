@@ -314,7 +314,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
         trainer.load_state(ckpt, meta)
 
     num_steps = max(0, s["max_steps"] - start_step)
-    if cfg.get("bucket_config"):  # mixed sizes, ratios and lengths: one bucket per batch (data/buckets.py)
+    if buckets:  # mixed sizes, ratios and lengths: one bucket per batch (data/buckets.py)
         sampler = bucket_sampler(cfg, s, dataset, vae, model, info, start_step, num_steps, where)
         if s["latent_cache"]:
             dataset = bucket_latent_cache(cfg, s["latent_cache"], dataset, vae, sampler.assigner, info)
