@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 
 from opensora_lite.data.sampler import GlobalBatchSampler
 from opensora_lite.training.run_checkpoint import latest_checkpoint
+from opensora_lite.training.train_step import TrainStep
 
 from helpers import losses, run_train, write_config, write_latent_cache
 
@@ -41,6 +42,43 @@ def test_a_dataset_smaller_than_the_batch_still_gives_batches():
 def test_global_batch_must_split_over_processes():
     with pytest.raises(ValueError, match="not divisible"):
         GlobalBatchSampler(10, 5, world_size=2)
+
+
+##################################################################################
+#                            Learning-rate schedule                              #
+##################################################################################
+
+def _lrs(trainer: TrainStep, steps: int) -> list[float]:
+    model = trainer.raw_model
+    out = []
+    for _ in range(steps):
+        out.append(trainer.lr)
+        trainer.apply(model(torch.ones(1, 2)).sum())
+    return out
+
+
+def test_cosine_schedule_warms_up_then_decays_to_min_lr_and_resumes_exactly():
+    def make():
+        torch.manual_seed(0)
+        return TrainStep(torch.nn.Linear(2, 1), lr=1e-3, warmup_steps=2, lr_schedule="cosine", max_steps=10,
+                         min_lr=1e-4)
+
+    lrs = _lrs(make(), 12)
+    assert lrs[:3] == pytest.approx([5e-4, 1e-3, 1e-3])  # warm-up, then the peak
+    assert lrs[6] == pytest.approx(1e-4 + 0.9e-3 * 0.5)  # half way through the decay: the mean of lr and min_lr
+    assert all(a > b for a, b in zip(lrs[2:10], lrs[3:10]))
+    assert lrs[10:] == pytest.approx([1e-4, 1e-4])  # min_lr from max_steps on
+    first = make()
+    _lrs(first, 5)
+    tensors, meta = first.state()
+    resumed = make()
+    resumed.load_state(tensors, meta)
+    assert _lrs(resumed, 7) == pytest.approx(lrs[5:])
+
+
+def test_the_default_schedule_is_flat_after_warm_up():
+    lrs = _lrs(TrainStep(torch.nn.Linear(2, 1), lr=1e-3, warmup_steps=2, max_steps=10), 12)
+    assert lrs == pytest.approx([5e-4] + [1e-3] * 11)
 
 
 ##################################################################################

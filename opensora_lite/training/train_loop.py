@@ -43,7 +43,7 @@ from .frame_masks import FrameMaskSampler
 from .run_checkpoint import CKPT_DIR, save_run_checkpoint
 from .run_checkpoint import resume as resume_run
 from .text_conditions import build_text_conditions
-from .train_step import TrainStep, step_generator
+from .train_step import LR_SCHEDULES, TrainStep, step_generator
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ TRAIN_DEFAULTS = dict(
     outputs="runs/default", plugin="ddp", precision="fp32", seed=0, batch_size=8, max_steps=1000,
     lr=1e-4, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=0, grad_clip=1.0, ema_decay=0.9999,
     ckpt_every=500, keep_last=3, log_every=50, num_workers=0, max_bad_steps=10, latent_cache=None,
-    sample_every=0, compile=False, frame_mask=None, text_cache=None, batch_tokens=None,
+    sample_every=0, compile=False, frame_mask=None, text_cache=None, batch_tokens=None, lr_schedule="constant",
+    min_lr=0.0,
 )
 
 
@@ -68,7 +69,9 @@ def train_settings(cfg) -> dict:
     settings = section_settings(cfg, "train", TRAIN_DEFAULTS,
                                 positive_ints=("batch_size", "max_steps", "ckpt_every", "log_every", "max_bad_steps"),
                                 non_negative_ints=("seed", "warmup_steps", "keep_last", "num_workers", "sample_every"),
-                                positive=("lr",), non_negative=("weight_decay", "grad_clip"), fractions=("ema_decay",))
+                                positive=("lr",), non_negative=("weight_decay", "grad_clip", "min_lr"),
+                                fractions=("ema_decay",))
+    check_lr_schedule(settings, "train")
     betas = settings["betas"]
     if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
         raise ConfigError(f"train.betas must be two numbers in [0, 1), got {betas!r}")
@@ -76,6 +79,15 @@ def train_settings(cfg) -> dict:
         raise ConfigError(f"train.compile must be True or False, got {settings['compile']!r}")
     warn_short_run(settings, "train")
     return settings
+
+
+def check_lr_schedule(settings: dict, section: str) -> None:
+    """``lr_schedule`` is a known name and ``min_lr`` is not above ``lr``."""
+    if settings["lr_schedule"] not in LR_SCHEDULES:
+        raise ConfigError(f"{section}.lr_schedule must be one of {LR_SCHEDULES}, got {settings['lr_schedule']!r}")
+    if settings["min_lr"] > settings["lr"]:
+        raise ConfigError(f"{section}.min_lr {settings['min_lr']} is above {section}.lr {settings['lr']}: "
+                          f"the cosine schedule decays from lr down to min_lr")
 
 
 def warn_short_run(settings: dict, section: str) -> None:
@@ -301,7 +313,7 @@ def train(cfg, config_path: str = "", resume=None, overwrite: bool = False) -> d
 
     start_step, ckpt, meta = resume_run(model, run_dir, resume, log=info.is_main)
     trainer = TrainStep(model, s["lr"], s["weight_decay"], s["betas"], s["warmup_steps"], s["grad_clip"],
-                        s["ema_decay"])
+                        s["ema_decay"], s["lr_schedule"], s["max_steps"], s["min_lr"])
     if s["compile"]:
         # In place: parameters, state_dict keys, EMA and checkpoints are unchanged; only the training
         # forward/backward run as inductor graphs (a modest gain on CPU: see benchmarks/README.md).

@@ -1,10 +1,13 @@
 """One training step's machinery, shared by the STDiT and VAE trainers and ``benchmarks/shapes_recipe.py``.
 
-:class:`TrainStep` owns what every loop needs around its loss: AdamW, the linear LR warm-up, gradient
-clipping, the EMA of the weights, and how all of them are saved to and restored from a checkpoint
-folder. The randomness of step ``k`` comes from :func:`step_generator` (seed, k) alone, so a run resumed
-from a checkpoint, or run on another number of processes, draws exactly what an uninterrupted one does.
+:class:`TrainStep` owns what every loop needs around its loss: AdamW, the linear LR warm-up (then a flat or
+cosine learning rate), gradient clipping, the EMA of the weights, and how all of them are saved to and
+restored from a checkpoint folder. The randomness of step ``k`` comes from :func:`step_generator` (seed, k)
+alone, so a run resumed from a checkpoint, or run on another number of processes, draws exactly what an
+uninterrupted one does.
 """
+import math
+
 import torch
 from torch import nn
 
@@ -19,13 +22,24 @@ def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * STEP_SEED_STRIDE + step)
 
 
-def warmup_factor(warmup_steps: int):
-    """LR multiplier after i optimizer steps: linear from 1/warmup_steps to 1, then flat."""
-    return lambda i: min(1.0, (i + 1) / warmup_steps) if warmup_steps else 1.0
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_factor(warmup_steps: int, schedule: str = "constant", max_steps: int = 0, min_lr_ratio: float = 0.0):
+    """LR multiplier after i optimizer steps: linear from 1/warmup_steps to 1, then flat ("constant") or a
+    half cosine from 1 down to ``min_lr_ratio`` at step ``max_steps`` ("cosine")."""
+    def factor(i: int) -> float:
+        if i < warmup_steps:
+            return (i + 1) / warmup_steps
+        if schedule == "constant" or max_steps <= warmup_steps:
+            return 1.0
+        progress = min(1.0, (i - warmup_steps) / (max_steps - warmup_steps))
+        return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return factor
 
 
 class TrainStep:
-    """AdamW + warm-up + clipping + EMA over ``model``'s trainable parameters.
+    """AdamW + warm-up (+ cosine decay) + clipping + EMA over ``model``'s trainable parameters.
 
     :meth:`boost` hands the model and optimizer to a colossalai Booster, which then owns backward (and,
     under ZeRO, clipping); without one the step is plain PyTorch. :meth:`apply` takes a step on a loss;
@@ -33,14 +47,16 @@ class TrainStep:
     """
 
     def __init__(self, model: nn.Module, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999),
-                 warmup_steps: int = 0, grad_clip: float = 0.0, ema_decay: float = 0.9999):
+                 warmup_steps: int = 0, grad_clip: float = 0.0, ema_decay: float = 0.9999,
+                 lr_schedule: str = "constant", max_steps: int = 0, min_lr: float = 0.0):
         self.raw_model = model
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.ema = EMA(model, ema_decay)
         self.optimizer = torch.optim.AdamW(self.params, lr=lr, weight_decay=weight_decay, betas=tuple(betas))
         # The LR scheduler stays outside any Booster: it drives the param groups of the torch optimizer,
         # which ZeRO keeps using for its master weights.
-        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_factor(warmup_steps))
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_factor(warmup_steps, lr_schedule, max_steps, min_lr / lr))
         self.grad_clip = grad_clip
         self.clip_in_booster = False
         self.booster = None

@@ -32,7 +32,7 @@ from ..registry import DATASETS, MODELS, build_module
 from ..storage import save_checkpoint
 from .run_checkpoint import resume as resume_run
 from .run_checkpoint import save_run_checkpoint
-from .train_loop import RUN_INFO, prepare_run_dir, warn_short_run
+from .train_loop import RUN_INFO, check_lr_schedule, prepare_run_dir, warn_short_run
 from .train_step import TrainStep, step_generator
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ VAE_TRAIN_DEFAULTS = dict(
     weight_decay=0.0, warmup_steps=100, recon_loss="l1", kl_weight=1e-6, latent_loss_weight=1.0,
     pixel_loss_weight=1.0, grad_clip=1.0, ema_decay=0.999, ckpt_every=500, keep_last=2, log_every=50,
     sample_every=500, num_workers=0, calibrate_clips=256, perceptual_weight=0.0, perceptual_backbone=None,
+    lr_schedule="constant", min_lr=0.0,
 )
 
 
@@ -55,7 +56,8 @@ def vae_train_settings(cfg) -> dict:
                          non_negative_ints=("seed", "warmup_steps", "keep_last", "sample_every", "num_workers"),
                          positive=("lr",), fractions=("ema_decay",),
                          non_negative=("weight_decay", "kl_weight", "latent_loss_weight", "pixel_loss_weight",
-                                       "grad_clip", "perceptual_weight"))
+                                       "grad_clip", "perceptual_weight", "min_lr"))
+    check_lr_schedule(s, "vae_train")
     if s["stage"] not in STAGES:
         raise ConfigError(f"vae_train.stage must be one of {STAGES}, got {s['stage']!r}")
     if s["recon_loss"] not in RECON_LOSSES:
@@ -196,7 +198,8 @@ def train_vae(cfg, config_path: str = "", resume=None, overwrite: bool = False) 
 
     start_step, ckpt, meta = resume_run(vae, run_dir, resume)
     trainer = TrainStep(vae, s["lr"], s["weight_decay"], warmup_steps=s["warmup_steps"], grad_clip=s["grad_clip"],
-                        ema_decay=s["ema_decay"])
+                        ema_decay=s["ema_decay"], lr_schedule=s["lr_schedule"], max_steps=s["max_steps"],
+                        min_lr=s["min_lr"])
     if ckpt is not None:
         trainer.load_state(ckpt, meta)
 
