@@ -202,6 +202,23 @@ def test_check_files_drops_bad_files_with_one_warning(with_bad_files, caplog):
     assert [dataset[i]["index"] for i in range(6)] == list(range(6))
 
 
+@pytest.mark.parametrize("backend", ["av", "decord"])
+def test_check_files_keeps_stills_and_drops_a_broken_image(tmp_path, clip_folder, backend):
+    """Stills are read with PIL whatever the video backend (decord cannot open a PNG), and one frame is never too
+    short for short_policy="error"; a truncated PNG is a bad file like a broken video."""
+    from PIL import Image
+
+    Image.fromarray(np.full((12, 20, 3), 200, np.uint8)).save(tmp_path / "still.png")
+    (tmp_path / "broken.png").write_bytes((tmp_path / "still.png").read_bytes()[:40])
+    video = clip_folder / "clips/a_first/0.mp4"
+    csv_path = write_csv(tmp_path / "mixed.csv", [(str(video), 0, ""), ("still.png", 1, ""), ("broken.png", 1, "")])
+    dataset = VideoClipDataset(csv_path, num_frames=2, size=8, backend=backend, short_policy="error",
+                               check_files=True)
+    assert dataset.bad_files == [str(tmp_path / "broken.png")]
+    assert [p.name for p in dataset.paths] == ["0.mp4", "still.png"]
+    assert dataset[1]["video"].shape == (3, 1, 8, 8)
+
+
 def test_too_short_files_follow_the_short_policy(clip_folder):
     with pytest.raises(DataError, match="every one"):  # 8-frame files, 12 needed
         VideoClipDataset(clip_folder / "clips.csv", num_frames=12, short_policy="error", check_files=True)

@@ -376,11 +376,7 @@ class VideoClipDataset(Dataset):
         bad = []
         for path in self.paths:
             try:
-                read_video_frames(path, 1, start=0, backend=self.backend, **self.read_limits)
-                if self.short_policy == "error":  # a too-short file would fail every time: drop it now
-                    total = probe_video(path, self.backend, self.read_limits["stream"],
-                                        self.read_limits["max_source_pixels"])[0]
-                    sample_frame_indices(total, self.num_frames, self.frame_interval, 0, "error", path=path)
+                self._check_readable(path)
             except DataError as e:
                 self._bad[str(path)] = str(e)
                 bad.append(str(path))
@@ -395,6 +391,18 @@ class VideoClipDataset(Dataset):
             )
         self.drop_files(bad)
         return bad
+
+    def _check_readable(self, path: Path) -> None:
+        """Raise :class:`DataError` where ``path`` cannot be read the way ``__getitem__`` reads it: a still with
+        PIL (any backend, and one frame is never too short), a video's first frame with the backend."""
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            read_image(path, (8, 8))
+            return
+        read_video_frames(path, 1, start=0, backend=self.backend, **self.read_limits)
+        if self.short_policy == "error":  # a too-short file would fail every time: drop it now
+            limits = self.read_limits
+            total = probe_video(path, self.backend, limits["stream"], limits["max_source_pixels"])[0]
+            sample_frame_indices(total, self.num_frames, self.frame_interval, 0, "error", path=path)
 
     def drop_files(self, paths: Sequence[str]) -> None:
         """Drop the clips of these files (e.g. the bad files a latent cache was built without)."""
