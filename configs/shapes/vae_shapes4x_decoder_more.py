@@ -1,6 +1,6 @@
 # Issue #25, the VAE decoders again: the candidate VAE (after configs/shapes/vae_shapes4x_decoder.py's 300 steps,
 # which lifted the 48-frame val_long round trip from 34 to 39 of 48 judged) fine-tuned for 600 more steps, the
-# learning rate annealed on a half cosine. The encoders stay frozen, so the STDiT's latents do not change.
+# learning rate annealed on a half cosine (21 min). The encoders stay frozen, so the STDiT's latents do not change.
 #   python tools/train_vae.py configs/shapes/vae_shapes4x_decoder_more.py
 _base_ = ["./vae_shapes4x_decoder.py"]
 
